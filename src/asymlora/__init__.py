@@ -16,11 +16,17 @@ from asymlora.adapters.inject import (
     trainable_parameters,
     unmerge,
 )
+from asymlora.adapters.combine import combine
+from asymlora.adapters.io import fingerprint, load_adapter, read_adapter, save_adapter, save_merged
 from asymlora.adapters.linear import AdaptedLinear
+from asymlora.adapters.peft_interop import export_peft, import_peft
+from asymlora.adapters.serving import adapter_rows, serve
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "AdapterConfig", "AdaptedLinear", "INITIALISERS", "adapted_modules", "disable_adapters", "inject",
-    "merge", "summary", "total_parameters", "trainable_parameters", "unmerge", "__version__",
+    "AdapterConfig", "AdaptedLinear", "INITIALISERS", "adapted_modules", "adapter_rows", "combine",
+    "disable_adapters", "export_peft", "fingerprint", "import_peft", "inject", "load_adapter", "merge",
+    "read_adapter", "save_adapter", "save_merged", "serve", "summary", "total_parameters",
+    "trainable_parameters", "unmerge", "__version__",
 ]

@@ -1,0 +1,131 @@
+"""Exact combination of adapters that share their frozen factor.
+
+With A frozen and shared, every adapter's delta is linear in its trained factor::
+
+    Σ_i w_i · s B_i A  =  s (Σ_i w_i B_i) A
+
+so the weighted sum of the B's *is* the weighted sum of the deltas, exactly (up to fp32
+rounding). The same holds with B frozen and A trained. For LoRA (both trained), or for adapters
+whose frozen factors differ, ``Σ w_i B_i A_i ≠ (Σ w_i B_i)(Σ w_i A_i)``: there is no exact
+combination in factored form, and :func:`combine` refuses with an error saying so.
+
+"Shared" is decided by the frozen tensors themselves (SHA-256 of their bytes): same recipe gives
+the same tensor, and imported (recipe-less) frozen factors combine when they are identical.
+Parameters of ``modules_to_save`` (e.g. classifier heads) are combined by the same weighted sum;
+that is exact for the weights, but a head is applied to different features, so only the
+adapter deltas carry the exactness guarantee.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from asymlora.adapters.inject import adapted_modules
+from asymlora.adapters.io import AdapterFile, adapter_file, assign_tensors, load_adapter, read_adapter
+
+
+def adapter_state(adapter) -> AdapterFile:
+    """An adapter model, or a saved adapter folder, as an :class:`AdapterFile`."""
+    if isinstance(adapter, nn.Module):
+        return adapter_file(adapter)
+    if isinstance(adapter, (str, os.PathLike)):
+        return read_adapter(adapter)
+    raise TypeError(f"an adapter must be a model with asymlora adapters or an adapter folder, not {type(adapter).__name__}")
+
+
+def _describe_frozen(frozen: dict) -> str:
+    recipe = frozen.get("recipe")
+    return f"{recipe['init']}, seed {recipe['seed']}" if recipe else "stored tensor"
+
+
+def check_shared_frozen(states: Sequence[AdapterFile], allowed_train: str = "AB") -> None:
+    """Raise ValueError unless every adapter has the same modules, shapes, ranks, scalings and
+    trained factor, trains one factor only (one of ``allowed_train``), and has bit-identical
+    frozen factors. The message names the first offending module."""
+    first = states[0].meta
+    for index, state in enumerate(states[1:], start=1):
+        meta = state.meta
+        if list(meta["modules"]) != list(first["modules"]):
+            differing = sorted(set(meta["modules"]) ^ set(first["modules"])) or list(meta["modules"])
+            raise ValueError(f"adapters 0 and {index} adapt different modules (first difference: {differing[0]!r})")
+        if sorted(meta["modules_to_save"]) != sorted(first["modules_to_save"]):
+            raise ValueError(f"adapters 0 and {index} save different modules_to_save parameters")
+    for name, entry in first["modules"].items():
+        if entry["trained"] == "AB":
+            raise ValueError(f"module {name!r} trains both factors (LoRA): LoRA factors do not combine exactly, "
+                             f"since Σ wᵢ Bᵢ Aᵢ ≠ (Σ wᵢ Bᵢ)(Σ wᵢ Aᵢ); only adapters that share a frozen factor do")
+        if entry["trained"] not in allowed_train:
+            raise ValueError(f"module {name!r} trains {entry['trained']}; this needs adapters that train "
+                             f"{' or '.join(allowed_train)} only")
+        for index, state in enumerate(states[1:], start=1):
+            other = state.meta["modules"][name]
+            for key in ("shape", "rank", "trained"):
+                if other[key] != entry[key]:
+                    raise ValueError(f"adapters 0 and {index} differ at module {name!r}: {key} "
+                                     f"{entry[key]} vs {other[key]}")
+            if not math.isclose(other["scaling"], entry["scaling"], rel_tol=1e-12):
+                raise ValueError(f"adapters 0 and {index} differ at module {name!r}: scaling "
+                                 f"{entry['scaling']} vs {other['scaling']}")
+            for factor, frozen in entry["frozen"].items():
+                theirs = other["frozen"][factor]
+                if theirs["sha256"] != frozen["sha256"]:
+                    raise ValueError(
+                        f"adapters 0 and {index} have different frozen {factor} in module {name!r} "
+                        f"({_describe_frozen(frozen)} vs {_describe_frozen(theirs)}): they do not combine exactly "
+                        f"(like LoRA factors, a sum of products is not a product of sums); train them from the "
+                        f"same frozen factor (same init and seed)")
+
+
+def _result_model(first, base: nn.Module | None) -> nn.Module:
+    """A model holding the first adapter's structure, unmerged, ready to receive new tensors."""
+    if isinstance(first, nn.Module):
+        model = copy.deepcopy(first)
+        for module in adapted_modules(model).values():
+            module.unmerge()
+        return model
+    if base is None:
+        raise ValueError("adapters given as folders need a base model: combine(adapters, weights, base=model)")
+    return load_adapter(base, first)
+
+
+def weighted_sum(states: Sequence[AdapterFile], weights: Sequence[float], keys) -> dict[str, torch.Tensor]:
+    """``{key: Σ_i w_i · tensor_i[key]}``, summed in float64 and cast back to the first's dtype."""
+    result = {}
+    for key in keys:
+        total = sum(float(w) * s.tensors[key].double() for w, s in zip(weights, states))
+        result[key] = total.to(states[0].tensors[key].dtype)
+    return result
+
+
+def combine(adapters: Sequence, weights: Sequence[float], base: nn.Module | None = None) -> nn.Module:
+    """One adapter whose delta is ``Σ_i weights[i] · delta_i``, exactly.
+
+    ``adapters``: models carrying asymlora adapters, or adapter folders (then ``base`` is needed:
+    the first folder is loaded into it). Every adapter must share every frozen factor. Returns a
+    new model (a copy of the first adapter model, unmerged) or ``base`` with the result loaded.
+    Trained factors and ``modules_to_save`` parameters become weighted sums.
+    """
+    adapters = list(adapters)
+    weights = [float(w) for w in weights]
+    if not adapters:
+        raise ValueError("combine needs at least one adapter")
+    if len(weights) != len(adapters):
+        raise ValueError(f"combine got {len(adapters)} adapters but {len(weights)} weights")
+    if not all(math.isfinite(w) for w in weights):
+        raise ValueError(f"combine weights must be finite numbers, got {weights}")
+    states = [adapter_state(a) for a in adapters]
+    check_shared_frozen(states)
+    meta = states[0].meta
+    keys = [f"{name}.{f}" for name, entry in meta["modules"].items() for f in entry["trained"]]
+    keys += list(meta["modules_to_save"])
+    combined = weighted_sum(states, weights, keys)
+    model = _result_model(adapters[0], base)
+    assign_tensors(model, combined, {"modules": {n: {"scaling": e["scaling"]} for n, e in meta["modules"].items()},
+                                     "modules_to_save": meta["modules_to_save"]})
+    return model

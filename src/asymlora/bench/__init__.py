@@ -1,0 +1,1 @@
+"""Benchmarks against PEFT: speed, memory and file size, written to files (never timed tests)."""
