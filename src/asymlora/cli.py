@@ -41,12 +41,24 @@ def main(argv: list[str] | None = None) -> None:
         message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
         print(f"error: {message}", file=sys.stderr)
         sys.exit(2)
-    except Exception as err:  # click usage errors carry their own formatting
-        import click
-        if isinstance(err, click.ClickException):
+    except Exception as err:  # usage errors (bad option, missing argument) carry their own formatting
+        if isinstance(err, _click_exceptions()):
             err.show()
             sys.exit(err.exit_code)
         raise
+
+
+def _click_exceptions() -> tuple[type, ...]:
+    """ClickException from click and from the copy of click that typer >= 0.29 vendors."""
+    import click
+
+    found: list[type] = [click.ClickException]
+    try:
+        from typer._click.exceptions import ClickException as VendoredClickException
+        found.append(VendoredClickException)
+    except ImportError:
+        pass
+    return tuple(found)
 
 
 if __name__ == "__main__":
