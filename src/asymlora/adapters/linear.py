@@ -42,7 +42,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from asymlora.adapters.config import AdapterConfig
-from asymlora.adapters.dropout import apply_mask, draw_seed, keep_mask
+from asymlora.adapters.dropout import draw_seed, keep_scale, zero_dropped
 from asymlora.adapters.init import FactorRequest, initialise, make_generator
 
 
@@ -68,18 +68,32 @@ class FrozenAProjection(torch.autograd.Function):
     """``s · B (A · drop(x))`` with A frozen, saving only ``u = A · drop(x)`` and a mask seed.
 
     Shapes: x (…, d_in), A (r, d_in), B (d_out, r) -> (…, d_out). ``p`` is the dropout
-    probability, ``seed`` selects the keep-mask (:func:`asymlora.adapters.dropout.keep_mask`).
-    A receives no gradient (it is frozen by construction).
+    probability, ``seed`` selects the mask (:func:`asymlora.adapters.dropout.drop_mask`).
+    A receives no gradient (it is frozen by construction). With ``c = 1 / (1 - p_eff)`` and
+    ``m`` the drop mask::
+
+        forward:   u = c · A (x with m zeroed)       (one mask pass, then an r-wide scale)
+                   y = (s · B) u                     (s folded into the small factor)
+        backward:  ∂L/∂B = s · gᵀ u
+                   ∂L/∂x = ((g (s · B)) · c) A with m zeroed (in place)
+
+    Every scale is applied to an r-wide tensor or to a factor, never to a d-wide one, and the mask
+    is applied in one pass each way (:func:`~asymlora.adapters.dropout.zero_dropped`: no separate
+    bool -> float conversion, no extra scaling product).
     """
 
     @staticmethod
     def forward(ctx, x, A, B, scaling: float, p: float, seed: int):
-        dropped = apply_mask(x, keep_mask(seed, x.shape, p, x.device), p) if p > 0 else x
-        projected = dropped @ A.t()
-        del dropped
+        if p > 0:
+            dropped = zero_dropped(x, seed, p)
+            projected = F.linear(dropped, A)
+            del dropped
+            projected.mul_(keep_scale(p, x.device))
+        else:
+            projected = F.linear(x, A)
         ctx.save_for_backward(projected, A, B)
-        ctx.scaling, ctx.p, ctx.seed, ctx.x_shape = scaling, p, seed, x.shape
-        return (projected @ B.t()) * scaling
+        ctx.scaling, ctx.p, ctx.seed = scaling, p, seed
+        return F.linear(projected, B * scaling)
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -89,9 +103,10 @@ class FrozenAProjection(torch.autograd.Function):
             grad_B = grad_out.reshape(-1, grad_out.shape[-1]).t() @ projected.reshape(-1, projected.shape[-1])
             grad_B = grad_B * ctx.scaling
         if ctx.needs_input_grad[0]:
-            grad_x = ((grad_out * ctx.scaling) @ B) @ A
+            factor = ctx.scaling * (keep_scale(ctx.p, grad_out.device) if ctx.p > 0 else 1.0)
+            grad_x = F.linear(grad_out, B.t() * factor) @ A
             if ctx.p > 0:
-                grad_x = apply_mask(grad_x, keep_mask(ctx.seed, ctx.x_shape, ctx.p, grad_x.device), ctx.p)
+                grad_x = zero_dropped(grad_x, ctx.seed, ctx.p, inplace=True)
         return grad_x, None, grad_B, None, None, None
 
 
@@ -139,7 +154,8 @@ class AdaptedLinear(nn.Module):
     # -------------------------------------------------------------- protocol
     @property
     def frozen_factors(self) -> tuple[str, ...]:
-        return tuple(self.recipes)
+        """The factors that are buffers, e.g. ``("A",)`` (with or without a recipe)."""
+        return tuple(f for f in "AB" if f not in self.train_mode)
 
     def adapter_params(self) -> dict[str, nn.Parameter]:
         """The trainable factors, keyed "A" / "B"."""

@@ -1,0 +1,223 @@
+"""The configurations a benchmark suite compares, as a registry of builders.
+
+Each builder takes a fresh base model (a ``…ForSequenceClassification`` with its head named in
+``Settings.head``) and the shared :class:`Settings`, and returns a :class:`Built`: the model
+ready to train, the trainable parameters, the modules whose saved tensors count as the adapter's,
+a checkpoint writer and an optional per-step hook. Every configuration trains the classifier head.
+
+==================  ===========================================================================
+``asymlora_b_only``  asymlora, A frozen (orthonormal buffer), B trained — the paper's method
+``asymlora_a_only``  asymlora, B frozen, A trained
+``asymlora_lora``    asymlora, both trained (LoRA)
+``peft_lora``        PEFT LoRA (the reference every ratio is taken against)
+``peft_lora_fa``     PEFT LoRA with every ``lora_A`` frozen, what ``create_lorafa_optimizer`` does
+``peft_adalora``     PEFT AdaLoRA (init rank 1.5·r, target rank r, ``update_and_allocate`` each step)
+``head_only``        the classifier head alone (linear probing): the cost of the frozen network
+``adapter_floor``    PEFT LoRA-FA with dropout 0: nothing wide saved, no A gradient
+==================  ===========================================================================
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from safetensors.torch import save_file
+from torch import nn
+
+#: Reference configuration for every ratio.
+REFERENCE = "peft_lora"
+
+
+@dataclass
+class Settings:
+    """What every configuration shares: adapter shape and the name of the trained head."""
+
+    rank: int = 8
+    alpha: float = 16.0
+    dropout: float = 0.05
+    targets: list[str] = field(default_factory=lambda: ["query", "value"])
+    head: str = "classifier"
+    seed: int = 0
+    total_steps: int = 1000   # AdaLoRA's schedule length (it needs one)
+
+
+@dataclass
+class Built:
+    """A configuration ready to train.
+
+    ``adapter_modules``: modules whose own saved tensors are the adapter's; ``excluded`` the
+    submodules inside them that are not (the wrapped base layer). ``save(folder) -> Path`` writes
+    the checkpoint a user would keep and returns the weights file. ``after_step(step)`` runs after
+    each optimiser step (AdaLoRA's budget allocation).
+    """
+
+    model: nn.Module
+    trainable: list[nn.Parameter]
+    adapter_modules: list[nn.Module]
+    excluded: list[nn.Module]
+    save: Callable[[Path], Path]
+    after_step: Callable[[int], None] | None = None
+
+
+Builder = Callable[[nn.Module, Settings], Built]
+CONFIGURATIONS: dict[str, Builder] = {}
+
+
+def register(name: str):
+    def decorate(function: Builder) -> Builder:
+        CONFIGURATIONS[name] = function
+        return function
+    return decorate
+
+
+def build(name: str, model: nn.Module, settings: Settings) -> Built:
+    """Build configuration ``name`` on ``model`` (modified in place)."""
+    if name not in CONFIGURATIONS:
+        raise ValueError(f"unknown benchmark configuration {name!r}; known: {', '.join(CONFIGURATIONS)}")
+    with warnings.catch_warnings():   # PEFT's deprecation notices are not the benchmark's business
+        warnings.simplefilter("ignore", FutureWarning)
+        return CONFIGURATIONS[name](model, settings)
+
+
+def _trainable(model: nn.Module) -> list[nn.Parameter]:
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def _save_tensors(tensors: dict[str, torch.Tensor], folder: Path, metadata: dict | None = None,
+                  name: str = "adapter_model.safetensors") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(path),
+              metadata={k: json.dumps(v) for k, v in (metadata or {}).items()} or None)
+    return path
+
+
+# ---------------------------------------------------------------------------- asymlora
+def _asymlora(train: str, model: nn.Module, settings: Settings) -> Built:
+    from asymlora.adapters.config import AdapterConfig
+    from asymlora.adapters.inject import adapted_modules, inject
+
+    inits = {"B": {}, "A": {"init_A": "zero", "init_B": "orthonormal"}, "AB": {"init_A": "kaiming"}}[train]
+    config = AdapterConfig(rank=settings.rank, alpha=settings.alpha, dropout=settings.dropout, train=train,
+                           targets=list(settings.targets), seed=settings.seed, modules_to_save=[settings.head],
+                           **inits)
+    inject(model, config)
+    modules = list(adapted_modules(model).values())
+
+    def save(folder: Path) -> Path:
+        return save_asymlora(model, folder)
+
+    return Built(model, _trainable(model), modules, [m.base for m in modules], save)
+
+
+def save_asymlora(model: nn.Module, folder: Path) -> Path:
+    """The asymlora checkpoint (:func:`asymlora.adapters.io.save_adapter`): trained factors and head
+    in safetensors; frozen factors only as recipes (they are regenerated, never stored).
+    Falls back to writing the same content here if that module is absent."""
+    try:
+        from asymlora.adapters.io import WEIGHTS_FILE, save_adapter
+    except ImportError:
+        save_adapter = None
+    if save_adapter is not None:
+        save_adapter(model, str(folder))
+        return Path(folder) / WEIGHTS_FILE
+    from asymlora.adapters.inject import adapted_modules, adapter_config
+
+    tensors = {name: p for name, p in model.named_parameters() if p.requires_grad}
+    recipes = {name: m.recipes for name, m in adapted_modules(model).items()}
+    return _save_tensors(tensors, Path(folder), {"config": adapter_config(model).to_dict(), "recipes": recipes})
+
+
+@register("asymlora_b_only")
+def asymlora_b_only(model: nn.Module, settings: Settings) -> Built:
+    return _asymlora("B", model, settings)
+
+
+@register("asymlora_a_only")
+def asymlora_a_only(model: nn.Module, settings: Settings) -> Built:
+    return _asymlora("A", model, settings)
+
+
+@register("asymlora_lora")
+def asymlora_lora(model: nn.Module, settings: Settings) -> Built:
+    return _asymlora("AB", model, settings)
+
+
+# ---------------------------------------------------------------------------- PEFT
+def _peft(model: nn.Module, settings: Settings, config, freeze_a: bool = False) -> Built:
+    from peft import get_peft_model
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    peft_model = get_peft_model(model, config)
+    if freeze_a:   # exactly what peft.optimizers.create_lorafa_optimizer does to the model
+        for name, parameter in peft_model.named_parameters():
+            if "lora_A" in name:
+                parameter.requires_grad_(False)
+    layers = [m for m in peft_model.modules() if isinstance(m, BaseTunerLayer) and hasattr(m, "base_layer")]
+
+    def save(folder: Path) -> Path:
+        peft_model.save_pretrained(str(folder))
+        return Path(folder) / "adapter_model.safetensors"
+
+    return Built(peft_model, _trainable(peft_model), layers, [m.base_layer for m in layers], save)
+
+
+def _lora_config(settings: Settings, dropout: float):
+    from peft import LoraConfig
+
+    return LoraConfig(task_type="SEQ_CLS", r=settings.rank, lora_alpha=settings.alpha, lora_dropout=dropout,
+                      target_modules=list(settings.targets), modules_to_save=[settings.head])
+
+
+@register("peft_lora")
+def peft_lora(model: nn.Module, settings: Settings) -> Built:
+    return _peft(model, settings, _lora_config(settings, settings.dropout))
+
+
+@register("peft_lora_fa")
+def peft_lora_fa(model: nn.Module, settings: Settings) -> Built:
+    return _peft(model, settings, _lora_config(settings, settings.dropout), freeze_a=True)
+
+
+@register("peft_adalora")
+def peft_adalora(model: nn.Module, settings: Settings) -> Built:
+    from peft import AdaLoraConfig
+
+    config = AdaLoraConfig(task_type="SEQ_CLS", init_r=settings.rank + settings.rank // 2, target_r=settings.rank,
+                           lora_alpha=settings.alpha, lora_dropout=settings.dropout,
+                           target_modules=list(settings.targets), modules_to_save=[settings.head],
+                           total_step=settings.total_steps)
+    built = _peft(model, settings, config)
+    built.after_step = built.model.base_model.update_and_allocate
+    return built
+
+
+@register("head_only")
+def head_only(model: nn.Module, settings: Settings) -> Built:
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    head = model.get_submodule(settings.head)
+    for parameter in head.parameters():
+        parameter.requires_grad_(True)
+
+    def save(folder: Path) -> Path:
+        return _save_tensors({f"{settings.head}.{n}": p for n, p in head.named_parameters()}, Path(folder),
+                             name="head.safetensors")
+
+    return Built(model, _trainable(model), [], [], save)
+
+
+@register("adapter_floor")
+def adapter_floor(model: nn.Module, settings: Settings) -> Built:
+    return _peft(model, settings, _lora_config(settings, 0.0), freeze_a=True)
+
+
+#: The canonical order (also the interleaving order of a suite).
+ORDER = ("asymlora_b_only", "asymlora_a_only", "asymlora_lora", "peft_lora", "peft_lora_fa", "peft_adalora",
+         "head_only", "adapter_floor")
+assert set(ORDER) == set(CONFIGURATIONS)

@@ -1,0 +1,82 @@
+"""The cost of the regenerated dropout mask at one adapted module, in isolation.
+
+The lean frozen-A path (:class:`asymlora.adapters.linear.FrozenAProjection`) draws the dropout
+mask in forward and draws it again in backward. This measures, on a tensor of one module's input
+shape (MiniLM: 16 × 128 × 384), the time of one "draw the mask and zero the dropped elements":
+
+* ``now``: :func:`asymlora.adapters.dropout.zero_dropped` (PCG64 ``random_raw``, numpy compare,
+  one numpy product with the boolean mask);
+* ``previous``: what the lean path did before (``Generator.bytes`` read as uint16, compare,
+  ``torch.where(keep, x · scale, 0)``);
+* ``bernoulli``: a torch-native regenerated mask (``bernoulli_`` with a seeded generator, then
+  ``torch.where``);
+* ``peft_dropout``: ``F.dropout`` (what PEFT runs once per forward; it saves its mask instead);
+
+and the whole lean function, forward + backward, with the dropout probability and with 0: their
+difference is what the mask costs per module and step.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from asymlora.adapters.dropout import zero_dropped
+from asymlora.adapters.linear import FrozenAProjection
+
+
+def _previous(x: torch.Tensor, seed: int, p: float) -> torch.Tensor:
+    threshold = round(p * 65536)
+    raw = np.random.Generator(np.random.PCG64(seed)).bytes(2 * x.numel())
+    keep = torch.from_numpy(np.frombuffer(raw, dtype=np.uint16) >= threshold).view(x.shape)
+    return torch.where(keep, x * (1 / (1 - threshold / 65536)), torch.zeros((), dtype=x.dtype))
+
+
+def _bernoulli(x: torch.Tensor, seed: int, p: float) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    keep = torch.empty(x.shape).bernoulli_(1 - p, generator=generator).bool()
+    return torch.where(keep, x / (1 - p), torch.zeros((), dtype=x.dtype))
+
+
+def _median_ms(function, repeats: int) -> dict:
+    function()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return {"median_ms": 1000 * statistics.median(times), "min_ms": 1000 * min(times)}
+
+
+def measure_mask_path(shape=(16, 128, 384), rank: int = 8, p: float = 0.05, repeats: int = 30,
+                      seed: int = 0) -> dict:
+    """Timings (ms, median and min of ``repeats``) of the mask sources and of the lean function."""
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(shape, generator=generator)
+    a = torch.linalg.qr(torch.randn(shape[-1], rank, generator=generator))[0].t().contiguous()
+    b = torch.randn(shape[-1], rank, generator=generator).requires_grad_(True)
+    leaf = x.clone().requires_grad_(True)
+    grad = torch.randn(shape, generator=generator)
+
+    def lean(probability):
+        def run():
+            leaf.grad = b.grad = None
+            FrozenAProjection.apply(leaf, a, b, 2.0, probability, 1234).backward(grad)
+        return run
+
+    result = {"shape": list(shape), "rank": rank, "p": p, "repeats": repeats, "threads": torch.get_num_threads(),
+              "draw_and_apply": {
+                  "now": _median_ms(lambda: zero_dropped(x, 7, p), repeats),
+                  "previous": _median_ms(lambda: _previous(x, 7, p), repeats),
+                  "bernoulli": _median_ms(lambda: _bernoulli(x, 7, p), repeats),
+                  "peft_dropout": _median_ms(lambda: F.dropout(x, p, training=True), repeats)},
+              "lean_forward_backward": {
+                  "with_dropout": _median_ms(lean(p), repeats),
+                  "without_dropout": _median_ms(lean(0.0), repeats)}}
+    lean_times = result["lean_forward_backward"]
+    lean_times["mask_cost_ms"] = lean_times["with_dropout"]["median_ms"] - lean_times["without_dropout"]["median_ms"]
+    return result

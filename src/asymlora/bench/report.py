@@ -1,0 +1,128 @@
+"""Human-readable views of a ``bench.json`` document: a Markdown table and a PNG bar chart."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from asymlora.atomic import atomic_write_bytes, atomic_write_text
+
+MIB = float(1 << 20)
+
+
+def _ratio(entry: dict, key: str) -> str:
+    value = (entry.get("ratios_to_peft_lora") or {}).get(key)
+    return "–" if value is None else f"{value:.3f}"
+
+
+def _mib(value) -> str:
+    return "–" if value is None else f"{value / MIB:.2f}"
+
+
+def markdown(document: dict) -> str:
+    """The suite's table, targets, init timing and environment as Markdown."""
+    suite, env = document["suite"], document["environment"]
+    lines = [f"# Benchmark: {suite['workload']}", "",
+             f"batch {suite['batch']} × {suite['length']} tokens, {suite['dtype']}, device {suite['device']}, "
+             f"{suite['threads']} threads, rank {suite['rank']}, alpha {suite['alpha']:g}, targets "
+             f"{', '.join(suite['targets'])}, dropout {suite['dropout']:g}, {suite['optimizer']}; "
+             f"{suite['warmup']} warm-up + {suite['steps']} timed steps per configuration, interleaved. "
+             f"Ratios are to `{suite['reference']}` in the same run.", "",
+             "| configuration | step median (s) | IQR (s) | min (s) | × PEFT LoRA | samples/s | saved activations (MiB) "
+             "| × PEFT LoRA | in adapter code (MiB) | peak RSS (MiB) | checkpoint (bytes) | × PEFT LoRA | trainable |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, entry in document["configurations"].items():
+        lines.append(
+            f"| {name} | {entry['step_time_median_s']:.3f} | {entry['step_time_iqr_s']:.3f} | "
+            f"{entry['step_time_min_s']:.3f} | "
+            f"{_ratio(entry, 'step_time_median_s')} | {entry['samples_per_s']:.2f} | "
+            f"{_mib(entry['saved_activation_bytes'])} | {_ratio(entry, 'saved_activation_bytes')} | "
+            f"{_mib(entry['adapter_activation_bytes'])} | {_mib(entry.get('peak_rss_bytes'))} | "
+            f"{entry['checkpoint_bytes']:,} | {_ratio(entry, 'checkpoint_bytes')} | {entry['trainable_params']:,} |")
+    if any(e.get("cuda_max_allocated_bytes") for e in document["configurations"].values()):
+        lines += ["", "CUDA max allocated (MiB): " + ", ".join(
+            f"{n} {_mib(e.get('cuda_max_allocated_bytes'))}" for n, e in document["configurations"].items())]
+    if document.get("targets"):
+        lines += ["", "## Targets (asymlora_b_only; step times by median, by the fastest step in brackets)", "",
+                  "| target | measured | limit | met |", "|---|---:|---:|---|"]
+        for row in document["targets"]:
+            measured = "–" if row["measured"] is None else f"{row['measured']:.3f} {row['unit']}"
+            if row.get("measured_by_min_step") is not None:
+                measured += f" ({row['measured_by_min_step']:.3f})"
+            met = {True: "yes", False: "**no**", None: "–"}[row["met"]]
+            lines.append(f"| {row['target']} | {measured} | ≤ {row['limit']:g} {row['unit']} | {met} |")
+    init = document.get("init_timing")
+    if init:
+        svd = "skipped" if init["svd_s"] is None else f"{init['svd_s']:.2f} s ({init['svd_over_qr']:.0f}× QR)"
+        fastest = f", fastest {init['qr_min_s'] * 1000:.2f} ms" if init.get("qr_min_s") else ""
+        lines += ["", f"Frozen orthonormal factor for a {init['shape'][0]}×{init['shape'][1]} layer, r={init['rank']}: "
+                      f"QR {init['qr_s'] * 1000:.2f} ms (median{fastest}); authors' full SVD {svd}."]
+    mask = document.get("mask_path")
+    if mask:
+        draw = mask["draw_and_apply"]
+        lean = mask["lean_forward_backward"]
+        lines += ["", f"Dropout mask at one module ({' × '.join(map(str, mask['shape']))}, p={mask['p']:g}, "
+                      f"{mask['threads']} threads), draw + apply, median ms: now {draw['now']['median_ms']:.2f}, "
+                      f"previous (Generator.bytes + torch.where) {draw['previous']['median_ms']:.2f}, "
+                      f"torch bernoulli_ {draw['bernoulli']['median_ms']:.2f}, PEFT's F.dropout "
+                      f"{draw['peft_dropout']['median_ms']:.2f}. Lean function forward + backward: "
+                      f"{lean['with_dropout']['median_ms']:.2f} ms with dropout, "
+                      f"{lean['without_dropout']['median_ms']:.2f} ms without."]
+    lines += ["", f"Environment: {env['cpu']}, {env['logical_cpus']} logical CPUs, torch {env['torch']} "
+                  f"({env['torch_threads']} threads), transformers {env['transformers']}, peft {env['peft']}, "
+                  f"numpy {env['numpy']}, Python {env['python']}"
+                  + (f", GPU {env['gpu']}" if env.get("gpu") else "")
+                  + f"; load average at start {env['load_average_start'][0]:.2f}, at end "
+                    f"{env.get('load_average_end', [float('nan')])[0]:.2f}; suite took {suite['seconds']:.0f} s.", ""]
+    return "\n".join(lines)
+
+
+def bar_chart(document: dict) -> bytes:
+    """A PNG with four panels: step time (IQR bars), saved activations (adapter part hatched),
+    peak RSS, checkpoint bytes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    rows = document["configurations"]
+    names = list(rows)
+    colours = ["#c44e52" if n.startswith("asymlora") else "#4c72b0" if n.startswith("peft") else "#8c8c8c"
+               for n in names]
+    figure, axes = plt.subplots(2, 2, figsize=(12, 8))
+    panels = [
+        (axes[0][0], [rows[n]["step_time_median_s"] for n in names], "train step, median (s)",
+         [rows[n]["step_time_iqr_s"] / 2 for n in names]),
+        (axes[0][1], [rows[n]["saved_activation_bytes"] / MIB for n in names], "saved for backward (MiB)", None),
+        (axes[1][0], [(rows[n].get("peak_rss_bytes") or 0) / MIB for n in names], "peak RSS, fresh process (MiB)", None),
+        (axes[1][1], [rows[n]["checkpoint_bytes"] / 1024 for n in names], "checkpoint (KiB)", None),
+    ]
+    for axis, values, title, errors in panels:
+        axis.barh(names, values, color=colours, xerr=errors)
+        axis.set_title(title)
+        axis.invert_yaxis()
+        for index, value in enumerate(values):
+            axis.text(value, index, f" {value:.0f}" if value >= 100 else f" {value:.3g}", va="center", fontsize=8)
+    adapter = [rows[n]["adapter_activation_bytes"] / MIB for n in names]
+    axes[0][1].barh(names, adapter, color="none", edgecolor="black", hatch="//", label="in adapter code")
+    axes[0][1].legend(loc="lower right", fontsize=8)
+    suite = document["suite"]
+    figure.suptitle(f"{suite['workload']}: batch {suite['batch']}×{suite['length']}, {suite['dtype']}, "
+                    f"{suite['device']}, r={suite['rank']}, dropout {suite['dropout']:g}")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def write_report(document: dict, out: Path) -> dict:
+    """Write ``bench.json``, ``bench.md`` and ``bench.png`` into ``out``; returns their paths."""
+    import json
+
+    out = Path(out)
+    paths = {"json": out / "bench.json", "markdown": out / "bench.md", "chart": out / "bench.png"}
+    atomic_write_text(paths["json"], json.dumps(document, indent=2) + "\n")
+    atomic_write_text(paths["markdown"], markdown(document))
+    atomic_write_bytes(paths["chart"], bar_chart(document))
+    return paths

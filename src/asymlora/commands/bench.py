@@ -1,0 +1,77 @@
+"""``asymlora bench``: asymlora against PEFT — step time, saved activations, peak memory, checkpoint size.
+
+Writes ``bench.json`` (one entry per configuration plus init timings and environment), ``bench.md``
+and ``bench.png`` to ``--out`` (default ``runs/bench``). Defaults: the packaged MiniLM, 3-label
+sequence classification, 16 × 128 real tweets, fp32, 2 threads, r=8, alpha 16, query/value,
+dropout 0.05, AdamW. See docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from typing import Optional
+
+import typer
+
+from asymlora.commands.common import out_dir
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("bench")
+    def bench(
+        out: Optional[str] = typer.Option(None, "--out", help="output folder (default runs/bench)"),
+        model: Optional[str] = typer.Option(
+            None, "--model", help="model folder, hub id, or random layout (roberta-base, roberta-large, llama-7b, "
+                                  "llama-tiny, bert-tiny); default: packaged all-MiniLM-L6-v2"),
+        layers: Optional[int] = typer.Option(None, "--layers", min=1, help="number of layers (cut a layout or model)"),
+        batch: int = typer.Option(16, "--batch", min=1, help="sequences per step"),
+        length: int = typer.Option(128, "--length", min=1, help="tokens per sequence (pad / truncate)"),
+        rank: int = typer.Option(8, "--rank", min=1, help="adapter rank r"),
+        alpha: float = typer.Option(16.0, "--alpha", help="LoRA alpha (scaling alpha / r)"),
+        dropout: float = typer.Option(0.05, "--dropout", min=0.0, max=0.999, help="adapter dropout"),
+        targets: Optional[str] = typer.Option(None, "--targets", help="comma-separated target modules "
+                                                                       "(default: the attention query/value)"),
+        dtype: str = typer.Option("float32", "--dtype", help="float32, bfloat16 or float16"),
+        device: str = typer.Option("cpu", "--device", help="cpu or cuda[:N]"),
+        threads: int = typer.Option(2, "--threads", min=1, help="torch CPU threads"),
+        steps: int = typer.Option(10, "--steps", min=1, help="timed steps per configuration"),
+        warmup: int = typer.Option(2, "--warmup", min=0, help="untimed warm-up steps per configuration"),
+        configurations: Optional[str] = typer.Option(None, "--configurations",
+                                                     help="comma-separated subset (default: all eight)"),
+        memory: bool = typer.Option(True, "--memory/--no-memory", help="measure peak memory in fresh processes"),
+        svd: bool = typer.Option(True, "--svd/--no-svd", help="also time the authors' full-SVD init (~25 s on CPU)"),
+        seed: int = typer.Option(0, "--seed", min=0, help="seed of the model copy, adapters and batch"),
+        quick: bool = typer.Option(False, "--quick", help="tiny random BERT, batch 4 × 32, 2 steps, no SVD"),
+    ) -> None:
+        """Benchmark asymlora (B-only, A-only, LoRA) against PEFT LoRA, LoRA-FA, AdaLoRA, head-only and the floor."""
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from asymlora.bench.configs import ORDER
+        from asymlora.bench.report import markdown, write_report
+        from asymlora.bench.suite import SuiteOptions, run_suite, validate
+
+        options = SuiteOptions(
+            model=model, batch=batch, length=length, layers=layers, rank=rank, alpha=alpha, dropout=dropout,
+            targets=[t.strip() for t in targets.split(",") if t.strip()] if targets else None, dtype=dtype,
+            device=device, threads=threads, steps=steps, warmup=warmup, memory=memory, svd=svd, seed=seed,
+            configurations=[c.strip() for c in configurations.split(",") if c.strip()] if configurations
+            else list(ORDER))
+        if quick:
+            options.model = options.model or "bert-tiny"
+            options.batch, options.length, options.steps, options.warmup = 4, 32, 2, 1
+            options.svd = False
+        validate(options)
+        folder = out_dir(out, "bench")
+        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                      TimeElapsedColumn(), transient=True) as bar:
+            task = bar.add_task("bench", total=1)
+
+            def progress(stage: str, done: int, total: int) -> None:
+                bar.update(task, description=stage, completed=done, total=total)
+
+            document = run_suite(options, progress)
+        document["command"] = "asymlora bench " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+        paths = write_report(document, folder)
+        typer.echo(markdown(document))
+        typer.echo(f"wrote {paths['json']}, {paths['markdown']} and {paths['chart']}")
