@@ -1,0 +1,25 @@
+"""``asymlora report RESULTS``: the paper's table layout (markdown + JSON + PNG) from results.jsonl."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("report")
+    def report(
+        results: str = typer.Argument(..., help="a results.jsonl written by reproduce / demo"),
+        out: str = typer.Option(None, "--out", help="output folder (default runs/report)"),
+        title: str = typer.Option(None, "--title", help="report title (default: the experiment names)"),
+    ) -> None:
+        """Mean (std) over seeds per method and task, % trainable params, Avg; writes report.md/.json/.png."""
+        from pathlib import Path
+
+        from asymlora.experiments.report import render
+
+        source = Path(results)
+        if source.is_dir() and (source / "results.jsonl").is_file():
+            source = source / "results.jsonl"
+        rendered = render(source, Path(out) if out else Path("runs") / "report", title)
+        print(rendered["markdown"])
+        print(f"wrote {', '.join(rendered['files'])}")

@@ -1,0 +1,48 @@
+"""``asymlora reproduce CONFIG``: run an experiment grid from a YAML config, skipping finished runs."""
+
+from __future__ import annotations
+
+import typer
+
+from asymlora.commands.common import UserError
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("reproduce")
+    def reproduce(
+        config: str = typer.Argument(..., help="experiment YAML (configs/*.yaml)"),
+        seeds: int = typer.Option(None, "--seeds", help="number of seeds (the config's first N)"),
+        shard: str = typer.Option(None, "--shard", help="i/n: run only shard i of n (0-based, round robin)"),
+        max_steps: int = typer.Option(None, "--max-steps", help="cap every run at N optimiser steps"),
+        out: str = typer.Option(None, "--out", help="output folder (default runs/<config name>)"),
+        report: bool = typer.Option(True, "--report/--no-report", help="render the report when done"),
+        dry_run: bool = typer.Option(False, "--dry-run", help="list the runs to do and exit"),
+    ) -> None:
+        """Train methods × ranks × tasks × seeds; append one JSON line per run to <out>/results.jsonl."""
+        from asymlora.commands.common import out_dir
+        from asymlora.experiments import load_spec, parse_shard, seeds_for
+        from asymlora.experiments.reproduce import plan, reproduce as run_grid
+        from asymlora.training import env
+
+        spec = load_spec(config)
+        if max_steps is not None and max_steps < 1:
+            raise UserError(f"--max-steps must be >= 1 (got {max_steps})")
+        part = parse_shard(shard)
+        seed_list = seeds_for(spec, seeds)
+        folder = out_dir(out, spec.name)
+        if dry_run:
+            todo, skipped = plan(spec, folder, seed_list, part, max_steps)
+            for run in todo:
+                print(run.run_id)
+            print(f"{len(todo)} to do, {len(skipped)} already done")
+            return
+        result = run_grid(spec, folder, seed_list, part, max_steps)
+        if env.is_main_process() and report and (folder / "results.jsonl").exists():
+            from asymlora.experiments.report import render
+
+            rendered = render(folder / "results.jsonl", folder / "report")
+            print(rendered["markdown"])
+            print(f"wrote {', '.join(rendered['files'])}")
+        if result["failed"]:
+            raise UserError(f"{len(result['failed'])} run(s) failed, first: {result['failed'][0]['run_id']}: "
+                            f"{result['failed'][0]['error']}")

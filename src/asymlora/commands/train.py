@@ -1,0 +1,79 @@
+"""``asymlora train``: fine-tune one model on one task with one method (Hugging Face Trainer).
+
+Writes ``<out>/metrics.json`` and ``<out>/adapter/`` (see :mod:`asymlora.training.runner`).
+Works unchanged under ``torchrun --nproc_per_node N`` or ``accelerate launch`` (DDP).
+"""
+
+from __future__ import annotations
+
+import typer
+
+from asymlora.commands.common import UserError
+
+QUICK = {"max_steps": 20, "train_limit": 256, "eval_limit": 128, "max_length": 64}
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("train")
+    def train(
+        task: str = typer.Option(..., "--task", help="task name (tweets, aclsum_aspect, rte, sst2, ...)"),
+        model: str = typer.Option("minilm", "--model", help="model name (minilm, roberta-large, tiny-bert, ...), "
+                                  "a local folder or a hub id"),
+        method: str = typer.Option("b_only", "--method", help="method name (lora, b_only, a_only, adalora, ...)"),
+        rank: int = typer.Option(8, "--rank", help="adapter rank r"),
+        seed: int = typer.Option(0, "--seed", help="data order, head init, dropout"),
+        adapter_seed: int = typer.Option(None, "--adapter-seed", help="seed of the adapter's factors (default --seed)"),
+        out: str = typer.Option(None, "--out", help="run folder (default runs/train)"),
+        data_dir: str = typer.Option(None, "--data-dir", help="local data folder (GLUE TSV layout)"),
+        max_steps: int = typer.Option(None, "--max-steps", help="optimiser steps (overrides --epochs)"),
+        epochs: float = typer.Option(None, "--epochs", help="epochs (default: the paper's, per task)"),
+        lr: float = typer.Option(None, "--lr", help="learning rate (default: the paper's, per task)"),
+        batch_size: int = typer.Option(None, "--batch-size", help="per-device batch size (default 16)"),
+        max_length: int = typer.Option(None, "--max-length", help="max tokens (default 128)"),
+        alpha: float = typer.Option(None, "--alpha", help="adapter alpha (s = alpha / r; default 16)"),
+        dropout: float = typer.Option(0.0, "--dropout", help="adapter input dropout"),
+        targets: str = typer.Option(None, "--targets", help="comma-separated module suffixes, 're:<regex>' or "
+                                    "'all-linear' (default: the model's, e.g. query,value)"),
+        train_limit: int = typer.Option(None, "--train-limit", help="use at most N training examples (seeded)"),
+        eval_limit: int = typer.Option(None, "--eval-limit", help="use at most N examples per eval split"),
+        eval_steps: int = typer.Option(None, "--eval-steps", help="evaluate every N steps (default: each epoch)"),
+        grad_accum: int = typer.Option(1, "--grad-accum", help="gradient accumulation steps"),
+        report_to: str = typer.Option("none", "--report-to", help="Trainer logging integration (none, wandb, "
+                                      "tensorboard, mlflow)"),
+        resume: bool = typer.Option(False, "--resume", help="resume from the last checkpoint in <out>/checkpoints"),
+        keep_checkpoints: bool = typer.Option(False, "--keep-checkpoints", help="keep Trainer checkpoints"),
+        save_checkpoints: bool = typer.Option(True, "--save-checkpoints/--no-save-checkpoints",
+                                              help="write Trainer checkpoints at each evaluation (for --resume)"),
+        threads: int = typer.Option(None, "--threads", help="CPU threads (default: cores / local processes)"),
+        quick: bool = typer.Option(False, "--quick", help="20 steps on 256 examples, max length 64"),
+    ) -> None:
+        """Fine-tune with one method and write metrics.json + adapter/."""
+        import json
+
+        from asymlora.commands.common import out_dir
+        from asymlora.training import TrainConfig, train as run_train
+        from asymlora.training import env
+
+        options = dict(max_steps=max_steps, train_limit=train_limit, eval_limit=eval_limit, max_length=max_length)
+        if quick:
+            options = {k: (QUICK[k] if v is None else v) for k, v in options.items()}
+        if targets is not None:
+            targets_value = targets if targets == "all-linear" or targets.startswith("re:") else \
+                [t.strip() for t in targets.split(",") if t.strip()]
+            if not targets_value:
+                raise UserError("--targets is empty")
+        else:
+            targets_value = None
+        folder = out_dir(out, "train")
+        config = TrainConfig(task=task, model=model, method=method, rank=rank, seed=seed, adapter_seed=adapter_seed,
+                             out=str(folder), data_dir=data_dir, epochs=epochs, learning_rate=lr,
+                             batch_size=batch_size, alpha=alpha, dropout=dropout, targets=targets_value,
+                             eval_steps=eval_steps, grad_accum=grad_accum, report_to=report_to, resume=resume,
+                             keep_checkpoints=keep_checkpoints, save_checkpoints=save_checkpoints, threads=threads, **options)
+        record = run_train(config)
+        if env.is_main_process():
+            summary = {k: record[k] for k in ("task", "model", "method", "rank", "seed", "main_metric", "metrics",
+                                              "selection", "trainable_params", "trainable_percent",
+                                              "samples_per_second", "adapter_bytes", "wall_seconds")}
+            print(json.dumps(summary, indent=2, default=str))
+            print(f"wrote {folder / 'metrics.json'} and {folder / 'adapter'}")

@@ -1,0 +1,95 @@
+"""Run a spec's grid: every run not yet in ``<out>/results.jsonl`` is trained and appended.
+
+Layout under ``out``::
+
+    results.jsonl                 one JSON line per finished run (see :func:`result_record`)
+    runs/<task>/<method>-r<rank>-s<seed>/   each run's own folder (metrics.json, adapter/)
+    spec.json                     the validated spec of the last invocation
+
+A failing run is reported on one line, its message saved to ``<run dir>/error.txt``, and the grid
+goes on; :func:`reproduce` returns the failures (the command then exits non-zero).
+Under ``torchrun`` every process walks the same list (decided once, before any run) and only
+rank 0 appends to the results file.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from pathlib import Path
+
+from asymlora.experiments.grid import Run, expand, shard
+from asymlora.experiments.spec import Spec
+from asymlora.experiments.store import append_result, done_keys, fingerprint
+
+
+def train_config(spec: Spec, run: Run, out: Path, max_steps: int | None = None, progress: bool = True):
+    from asymlora.training import TrainConfig
+
+    options = {k: v for k, v in spec.overrides.items() if v is not None}
+    if max_steps is not None:
+        options["max_steps"] = int(max_steps)
+    return TrainConfig(task=run.task, model=spec.model, method=run.method, rank=max(run.rank, 1), seed=run.seed,
+                       adapter_seed=run.adapter_seed, out=str(out / "runs" / run.run_id), data_dir=spec.data_dir,
+                       progress=progress, **options)
+
+
+def run_fingerprint(config) -> str:
+    from asymlora.training.config import IDENTITY_FIELDS
+
+    data = config.to_dict()
+    return fingerprint({k: data[k] for k in IDENTITY_FIELDS})
+
+
+def result_record(spec: Spec, run: Run, config, record: dict) -> dict:
+    """The line appended for one run: the run's metrics.json record plus where it came from."""
+    out = {"run_id": run.run_id, "fingerprint": run_fingerprint(config), "experiment": spec.name}
+    out.update({k: v for k, v in record.items() if k != "history"})
+    out["finished_at"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return out
+
+
+def plan(spec: Spec, out: Path, seeds: list[int] | None = None, part=None, max_steps: int | None = None):
+    """``(todo, skipped)``: the runs of this shard still to do, and those already in the results."""
+    done = done_keys(Path(out) / "results.jsonl")
+    todo, skipped = [], []
+    for run in shard(expand(spec, seeds), part):
+        key = (run.run_id, run_fingerprint(train_config(spec, run, Path(out), max_steps)))
+        (skipped if key in done else todo).append(run)
+    return todo, skipped
+
+
+def reproduce(spec: Spec, out: str | Path, seeds: list[int] | None = None, part=None,
+              max_steps: int | None = None, echo=print, progress: bool = True) -> dict:
+    """Train every pending run of the (sharded) grid; returns ``{"done", "skipped", "failed"}``."""
+    from asymlora.atomic import atomic_write_text
+    from asymlora.training import env, train
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    todo, skipped = plan(spec, out, seeds, part, max_steps)
+    if env.is_main_process():
+        atomic_write_text(out / "spec.json", json.dumps(spec.to_dict(), indent=2) + "\n")
+    echo(f"{spec.name}: {len(todo)} runs to do, {len(skipped)} already in {out / 'results.jsonl'}")
+    finished, failed = [], []
+    for number, run in enumerate(todo, 1):
+        config = train_config(spec, run, out, max_steps, progress)
+        echo(f"[{number}/{len(todo)}] {run.run_id} (model {spec.model})")
+        try:
+            record = train(config)
+        except KeyboardInterrupt:
+            raise
+        except Exception as err:  # one failing run does not stop the grid
+            message = f"{type(err).__name__}: {err}".splitlines()[0]
+            failed.append({"run_id": run.run_id, "error": message})
+            Path(config.out).mkdir(parents=True, exist_ok=True)
+            atomic_write_text(Path(config.out) / "error.txt", message + "\n")
+            echo(f"  failed: {message}")
+            continue
+        if env.is_main_process():
+            append_result(out / "results.jsonl", result_record(spec, run, config, record))
+        main = record["metrics"].get(record["main_metric"])
+        echo(f"  {record['main_metric']} = {main:.2f}  ({record['samples_per_second'] or 0:.1f} samples/s, "
+             f"{record['wall_seconds']:.0f} s)")
+        finished.append(run.run_id)
+    return {"done": finished, "skipped": [r.run_id for r in skipped], "failed": failed}

@@ -1,0 +1,107 @@
+"""Trainer callbacks: AdaLoRA's rank reallocation, training throughput, best-evaluation tracking.
+
+* :class:`AdaLoRACallback` calls PEFT's ``update_and_allocate(global_step)`` after EVERY optimiser
+  step, before the gradients are zeroed (it scores importance from ``p.grad``). Without it AdaLoRA
+  never reallocates its ranks (the bug of the paper authors' code).
+* :class:`ThroughputCallback` times only the training steps (forward, backward, optimiser) — not
+  evaluation or checkpointing — so ``samples_per_second`` compares methods fairly.
+* :class:`BestEvalCallback` keeps every evaluation and an in-memory copy of the TRAINABLE tensors
+  at the best one (by the task's main metric), so the run can restore them at the end (like
+  ``load_best_model_at_end`` without writing full checkpoints).
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+from transformers import TrainerCallback
+
+
+def _unwrap(model):
+    """The PEFT / DDP-free model object: DDP's ``.module``, if any."""
+    return getattr(model, "module", model)
+
+
+class AdaLoRACallback(TrainerCallback):
+    """Call ``model.base_model.update_and_allocate(step)`` after each optimiser step.
+
+    ``calls`` counts the calls (tests check it equals the number of optimiser steps).
+    """
+
+    def __init__(self, model):
+        self.model = model
+        self.calls = 0
+
+    def on_optimizer_step(self, args, state, control, **kwargs):
+        peft_model = _unwrap(self.model)
+        # state.global_step counts the steps completed BEFORE this one: 0-based, as in PEFT's example.
+        peft_model.base_model.update_and_allocate(state.global_step)
+        self.calls += 1
+        return control
+
+
+class ThroughputCallback(TrainerCallback):
+    """Wall time of the training steps alone; ``samples`` is filled by the trainer (see runner)."""
+
+    def __init__(self):
+        self.step_seconds = 0.0
+        self.steps = 0
+        self.samples = 0
+        self._start = None
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self._start = time.perf_counter()
+        return control
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self._start is not None:
+            self.step_seconds += time.perf_counter() - self._start
+            self.steps += 1
+            self._start = None
+        return control
+
+    @property
+    def samples_per_second(self) -> float | None:
+        return self.samples / self.step_seconds if self.step_seconds > 0 else None
+
+
+class BestEvalCallback(TrainerCallback):
+    """Record ``(step, epoch, metrics)`` of every evaluation; snapshot trainable tensors at the best.
+
+    ``metric`` is the Trainer's key (``"eval_accuracy"``); higher is better for every task metric.
+    """
+
+    def __init__(self, model, metric: str):
+        self.model = model
+        self.metric = metric
+        self.history: list[dict] = []
+        self.best: dict | None = None
+        self.best_state: dict[str, torch.Tensor] | None = None
+
+    def _trainable(self):
+        return {n: p for n, p in _unwrap(self.model).named_parameters() if p.requires_grad}
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        metrics = dict(metrics or {})
+        if not any(k.startswith("eval_") for k in metrics) or self.metric not in metrics:
+            return control
+        record = {"step": state.global_step, "epoch": state.epoch, "metrics": metrics}
+        if self.history and self.history[-1]["step"] == state.global_step:
+            self.history[-1] = record
+        else:
+            self.history.append(record)
+        value = metrics[self.metric]
+        if self.best is None or value > self.best["metrics"][self.metric]:
+            self.best = record
+            self.best_state = {n: p.detach().to("cpu", copy=True) for n, p in self._trainable().items()}
+        return control
+
+    def restore_best(self) -> bool:
+        """Copy the best snapshot back into the model; False if there is none."""
+        if self.best_state is None:
+            return False
+        with torch.no_grad():
+            for name, p in self._trainable().items():
+                p.copy_(self.best_state[name].to(p.device))
+        return True

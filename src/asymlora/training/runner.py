@@ -1,0 +1,257 @@
+"""One fine-tuning run on the Hugging Face Trainer: :func:`train`.
+
+Data flow::
+
+    TrainConfig --resolve(task.hyper, model defaults)--> Resolved numbers
+    task.load(data_dir, seed) -> limit -> tokenize -> (train, validation[, test])
+    load_for_sequence_classification(model, num_labels, seed) -> methods.prepare(...) -> model
+    Trainer(..., callbacks=[BestEval, Throughput, (AdaLoRA)]).train()
+    restore best evaluation -> evaluate test split (if any) -> save adapter -> <out>/metrics.json
+
+Written under ``<out>``: ``metrics.json`` (see :func:`train`), ``adapter/`` (the trained tensors
+of the best evaluation: asymlora's ``adapter_config.json`` + ``adapter.safetensors``; PEFT's folder
+for AdaLoRA; ``trainable.safetensors`` for full / linear_probe), and, while running,
+``checkpoints/`` (Trainer checkpoints for ``--resume``; removed after success unless kept).
+
+Evaluation: every epoch, or ``evals_per_run`` times when ``max_steps`` is set (``eval_steps``
+overrides both), plus once at the end if the last step was not evaluated. The headline metrics are
+the TEST split's at the best validation evaluation when the task has a labelled test split
+(``selection = "test@best-validation"``), else the best validation evaluation
+(``selection = "best-validation"``: the paper's GLUE convention, optimistic by construction).
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from asymlora.training import env
+from asymlora.training.callbacks import AdaLoRACallback, BestEvalCallback, ThroughputCallback
+from asymlora.training.config import IDENTITY_FIELDS, TrainConfig, resolve
+
+
+def _head_modules(ref) -> list[str]:
+    head = getattr(ref, "head", None) or "classifier"
+    return [head] if isinstance(head, str) else list(head)
+
+
+def _count(model) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def save_trained(model, method_kind: str, directory: Path) -> int:
+    """Write the run's trained tensors to ``directory``; returns the bytes of the tensor file(s)."""
+    directory = Path(directory)
+    if directory.exists():
+        shutil.rmtree(directory)
+    if method_kind == "adapter":
+        from asymlora.adapters.io import save_adapter
+
+        save_adapter(model, directory)
+    elif method_kind == "adalora":
+        model.save_pretrained(str(directory), safe_serialization=True)
+    else:
+        from safetensors.torch import save_file
+
+        directory.mkdir(parents=True, exist_ok=True)
+        tensors = {n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad}
+        tmp = directory / "trainable.safetensors.tmp"
+        save_file(tensors, str(tmp))
+        tmp.rename(directory / "trainable.safetensors")
+    return sum(f.stat().st_size for f in directory.glob("*.safetensors"))
+
+
+def _make_trainer_class():
+    from transformers import Trainer
+
+    class CountingTrainer(Trainer):
+        """A Trainer that counts the training examples it steps over (for samples / s)."""
+
+        throughput: ThroughputCallback | None = None
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            # Sequence-classification losses are per-batch means that ignore ``num_items_in_batch``;
+            # if the Trainer believed otherwise (any forward with **kwargs) it would multiply the loss
+            # by the number of processes under DDP, i.e. scale every gradient by the world size.
+            self.model_accepts_loss_kwargs = False
+
+        def training_step(self, model, inputs, num_items_in_batch=None):
+            if self.throughput is not None and "labels" in inputs:
+                self.throughput.samples += int(inputs["labels"].shape[0]) * env.world_size()
+            return super().training_step(model, inputs, num_items_in_batch)
+
+    return CountingTrainer
+
+
+def _last_checkpoint(folder: Path) -> str | None:
+    if not folder.is_dir():
+        return None
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(folder))
+
+
+def train(config: TrainConfig) -> dict:
+    """Run one fine-tuning and return the record written to ``<out>/metrics.json``.
+
+    Record keys: ``task, model, method, label, rank, seed, adapter_seed, main_metric, metrics``
+    (headline), ``selection``, ``best_eval`` (step, epoch, metrics), ``final_eval``, ``test``,
+    ``history``, ``trainable_params``, ``total_params`` (of the base model with its head, the
+    denominator of ``trainable_percent``), ``trainable_percent``, ``samples_per_second`` (training
+    steps only), ``trainer_samples_per_second`` (the Trainer's, includes evaluation), ``train_seconds``,
+    ``wall_seconds``, ``adapter_bytes``, ``world_size``, ``threads``, ``device``, ``versions``,
+    ``git_commit``, ``config`` (the TrainConfig) and ``resolved`` (the numbers used).
+    """
+    started = time.perf_counter()
+    from transformers import DataCollatorWithPadding, TrainingArguments, set_seed
+
+    from asymlora.methods import get_method, prepare
+    from asymlora.models import load_for_sequence_classification, load_tokenizer, resolve_model
+    from asymlora.tasks import get_task, limit, tokenize
+
+    task = get_task(config.task)
+    spec = get_method(config.method)
+    ref = resolve_model(config.model)
+    rank = int(config.rank) if spec.uses_rank else 0
+    resolved = resolve(config, task.hyper, getattr(ref, "default_targets", ["query", "value"]), _head_modules(ref))
+    threads = env.set_threads(config.threads)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    set_seed(config.seed)
+    splits = limit(task.load(config.data_dir, config.seed), config.train_limit, config.eval_limit, config.seed)
+    for needed in ("train", "validation"):
+        if needed not in splits:
+            raise ValueError(f"task {task.name!r} has no {needed!r} split")
+    tokenizer = load_tokenizer(ref)
+    data = tokenize(splits, tokenizer, task, resolved.max_length)
+
+    global_batch = resolved.batch_size * config.grad_accum * env.world_size()
+    steps_per_epoch = max(1, math.ceil(len(data["train"]) / global_batch))
+    total_steps = int(config.max_steps) if config.max_steps else int(math.ceil(steps_per_epoch * resolved.epochs))
+
+    model = load_for_sequence_classification(ref, task.num_labels, seed=config.seed)
+    total_params = _count(model)
+    model = prepare(model, spec, rank=max(rank, 1), alpha=resolved.alpha, dropout=config.dropout,
+                    targets=resolved.targets, seed=resolved.adapter_seed, head_modules=resolved.head_modules,
+                    total_steps=total_steps)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+    if config.eval_steps:
+        strategy, eval_steps = "steps", int(config.eval_steps)
+    elif config.max_steps:
+        strategy, eval_steps = "steps", max(1, math.ceil(total_steps / max(1, config.evals_per_run)))
+    else:
+        strategy, eval_steps = "epoch", None
+    main_key = f"eval_{task.main_metric}"
+    args = TrainingArguments(
+        output_dir=str(out / "checkpoints"),
+        per_device_train_batch_size=resolved.batch_size,
+        per_device_eval_batch_size=config.eval_batch_size or max(resolved.batch_size, 32),
+        gradient_accumulation_steps=config.grad_accum,
+        learning_rate=resolved.learning_rate,
+        num_train_epochs=resolved.epochs,
+        max_steps=int(config.max_steps) if config.max_steps else -1,
+        warmup_steps=resolved.warmup_ratio,
+        weight_decay=resolved.weight_decay,
+        lr_scheduler_type="linear",
+        eval_strategy=strategy, eval_steps=eval_steps,
+        save_strategy=strategy if config.save_checkpoints else "no", save_steps=eval_steps, save_total_limit=1,
+        logging_strategy="steps", logging_steps=config.logging_steps or max(1, min(50, total_steps // 10 or 1)),
+        report_to=[] if config.report_to in (None, "", "none") else [config.report_to],
+        seed=config.seed, data_seed=config.seed,
+        disable_tqdm=not config.progress,
+        dataloader_num_workers=0,
+        remove_unused_columns=True,
+        ddp_find_unused_parameters=False,
+        use_cpu=not torch.cuda.is_available(),
+    )
+
+    def compute_metrics(prediction):
+        logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+        logits = np.asarray(logits)
+        if task.is_regression:
+            logits = logits.reshape(-1)
+        return task.compute_metrics(logits, np.asarray(prediction.label_ids))
+
+    best = BestEvalCallback(model, main_key)
+    throughput = ThroughputCallback()
+    callbacks = [best, throughput]
+    adalora = AdaLoRACallback(model) if spec.kind == "adalora" else None
+    if adalora is not None:
+        callbacks.append(adalora)
+    trainer = _make_trainer_class()(
+        model=model, args=args, train_dataset=data["train"], eval_dataset=data["validation"],
+        data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=compute_metrics,
+        callbacks=callbacks)
+    trainer.throughput = throughput
+
+    resume_from = _last_checkpoint(out / "checkpoints") if config.resume else None
+    train_started = time.perf_counter()
+    output = trainer.train(resume_from_checkpoint=resume_from)
+    train_seconds = time.perf_counter() - train_started
+    if not best.history or best.history[-1]["step"] != trainer.state.global_step:
+        trainer.evaluate()
+    final_eval = best.history[-1]
+    best.restore_best()
+    test = None
+    if "test" in data:
+        test = trainer.evaluate(data["test"], metric_key_prefix="test")
+
+    def strip(metrics: dict, prefix: str) -> dict:
+        names = set(task.metric_names)
+        return {k[len(prefix) + 1:]: float(v) for k, v in metrics.items()
+                if k.startswith(prefix + "_") and k[len(prefix) + 1:] in names}
+
+    record = {
+        "task": task.name, "model": config.model, "method": spec.name, "label": spec.label, "kind": spec.kind,
+        "rank": rank, "seed": config.seed, "adapter_seed": resolved.adapter_seed,
+        "main_metric": task.main_metric,
+        "metrics": strip(test, "test") if test is not None else strip(best.best["metrics"], "eval"),
+        "selection": "test@best-validation" if test is not None else "best-validation",
+        "best_eval": {"step": best.best["step"], "epoch": best.best["epoch"],
+                      "metrics": strip(best.best["metrics"], "eval")},
+        "final_eval": {"step": final_eval["step"], "epoch": final_eval["epoch"],
+                       "metrics": strip(final_eval["metrics"], "eval")},
+        "test": strip(test, "test") if test is not None else None,
+        "history": [{"step": h["step"], "epoch": h["epoch"], "metrics": strip(h["metrics"], "eval")}
+                    for h in best.history],
+        "trainable_params": int(trainable), "total_params": int(total_params),
+        "trainable_percent": 100.0 * trainable / total_params,
+        "samples_per_second": throughput.samples_per_second,
+        "trainer_samples_per_second": output.metrics.get("train_samples_per_second"),
+        "train_steps": int(trainer.state.global_step), "train_examples": len(data["train"]),
+        "eval_examples": len(data["validation"]), "test_examples": len(data["test"]) if "test" in data else 0,
+        "train_loss": float(output.training_loss),
+        "train_seconds": train_seconds,
+        "adalora_updates": adalora.calls if adalora is not None else None,
+        "world_size": env.world_size(), "threads": threads, "device": env.device_name(),
+        "versions": env.versions(), "git_commit": env.git_commit(),
+        "config": config.to_dict(), "resolved": resolved.to_dict(),
+        "identity": {k: config.to_dict()[k] for k in IDENTITY_FIELDS},
+    }
+    if trainer.is_world_process_zero():
+        record["adapter_bytes"] = save_trained(_peft_or_model(model), spec.kind, out / "adapter")
+        if not config.keep_checkpoints:
+            shutil.rmtree(out / "checkpoints", ignore_errors=True)
+        record["wall_seconds"] = time.perf_counter() - started
+        from asymlora.atomic import atomic_write_text
+        import json
+
+        atomic_write_text(out / "metrics.json", json.dumps(record, indent=2, default=str) + "\n")
+    else:
+        record["adapter_bytes"] = None
+        record["wall_seconds"] = time.perf_counter() - started
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+    return record
+
+
+def _peft_or_model(model):
+    return getattr(model, "module", model)

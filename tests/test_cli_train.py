@@ -1,0 +1,107 @@
+"""End to end through the CLI: `asymlora train` and `asymlora reproduce` on a tiny model, and bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from asymlora.cli import main
+
+SMALL = ["--train-limit", "48", "--eval-limit", "32", "--max-length", "32", "--batch-size", "8"]
+
+
+def run_cli(args, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(args)
+        raise SystemExit(0)
+    captured = capsys.readouterr()
+    return stop.value.code or 0, captured.out, captured.err
+
+
+def test_train_writes_metrics_and_adapter(tmp_path, capsys):
+    out = tmp_path / "run"
+    code, stdout, err = run_cli(["train", "--task", "tweets", "--model", "tiny-bert", "--method", "b_only",
+                                 "--rank", "4", "--max-steps", "4", "--out", str(out), *SMALL], capsys)
+    assert code == 0, err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["method"] == "b_only" and metrics["rank"] == 4 and metrics["train_steps"] == 4
+    assert set(metrics["metrics"]) == {"accuracy", "macro_f1"} and 0 <= metrics["metrics"]["accuracy"] <= 100
+    assert metrics["selection"] == "test@best-validation" and metrics["test_examples"] == 32
+    # B only: 4 adapted modules (query, value × 2 layers) × d_out·r = 32·4, plus the 32×3+3 head
+    assert metrics["trainable_params"] == 4 * 32 * 4 + 99
+    assert metrics["trainable_percent"] == pytest.approx(100 * metrics["trainable_params"] / metrics["total_params"])
+    adapter = out / "adapter" / "adapter.safetensors"
+    assert metrics["adapter_bytes"] == adapter.stat().st_size > 0
+    assert (out / "adapter" / "adapter_config.json").is_file()
+    assert not (out / "checkpoints").exists()  # removed after success
+    assert metrics["samples_per_second"] > 0 and metrics["versions"]["torch"]
+    assert len(metrics["history"]) >= 2 and '"accuracy"' in stdout
+
+
+def test_train_resume_continues_from_the_checkpoint(tmp_path, capsys):
+    out = tmp_path / "run"
+    base = ["train", "--task", "tweets", "--model", "tiny-bert", "--method", "lora", "--rank", "2",
+            "--eval-steps", "2", "--out", str(out), "--keep-checkpoints", *SMALL]
+    assert run_cli(base + ["--max-steps", "2"], capsys)[0] == 0
+    assert (out / "checkpoints" / "checkpoint-2").is_dir()
+    assert run_cli(base + ["--max-steps", "4", "--resume"], capsys)[0] == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["train_steps"] == 4
+    assert [h["step"] for h in metrics["history"]] == [4]  # steps 1-2 were not re-run
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--method", "b_onyl"], "did you mean 'b_only'"),
+    (["--task", "tweet"], "did you mean 'tweets'"),
+    (["--model", "tiny-brt"], "did you mean 'tiny-bert'"),
+])
+def test_train_bad_names_exit_2_with_a_hint(tmp_path, capsys, args, message):
+    defaults = {"--task": "tweets", "--model": "tiny-bert", "--method": "b_only"}
+    for flag, value in zip(args[::2], args[1::2]):
+        defaults[flag] = value
+    flat = [x for pair in defaults.items() for x in pair]
+    code, _, err = run_cli(["train", *flat, "--max-steps", "1", "--out", str(tmp_path / "x")], capsys)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_reproduce_runs_the_grid_then_skips_it(tmp_path, capsys):
+    config = tmp_path / "grid.yaml"
+    config.write_text("name: tiny\nmodel: tiny-bert\ntasks: [tweets]\nmethods: [b_only, linear_probe]\n"
+                      "ranks: [2]\nseeds: [0, 1]\noverrides: {train_limit: 32, eval_limit: 16, max_length: 24, "
+                      "batch_size: 8, evals_per_run: 1}\n")
+    out = tmp_path / "out"
+    code, stdout, err = run_cli(["reproduce", str(config), "--max-steps", "2", "--out", str(out), "--seeds", "1",
+                                 "--shard", "0/1"], capsys)
+    assert code == 0, err
+    lines = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    assert sorted(x["run_id"] for x in lines) == ["tweets/b_only-r2-s0", "tweets/linear_probe-r0-s0"]
+    for line in lines:
+        assert line["experiment"] == "tiny" and line["git_commit"] is not None or line["git_commit"] is None
+        assert {"metrics", "trainable_params", "samples_per_second", "wall_seconds", "versions",
+                "config"} <= set(line)
+        assert (out / "runs" / line["run_id"] / "metrics.json").is_file()
+    assert (out / "report" / "report.md").is_file() and "mean (std)" in stdout
+    code, stdout, _ = run_cli(["reproduce", str(config), "--max-steps", "2", "--out", str(out), "--seeds", "1"],
+                              capsys)
+    assert code == 0 and "0 runs to do, 2 already" in stdout
+    assert len((out / "results.jsonl").read_text().splitlines()) == 2
+    code, stdout, _ = run_cli(["reproduce", str(config), "--max-steps", "2", "--out", str(out), "--dry-run"],
+                              capsys)
+    assert code == 0 and "tweets/b_only-r2-s1" in stdout and "2 to do, 2 already done" in stdout
+    code, stdout, _ = run_cli(["report", str(out / "results.jsonl"), "--out", str(tmp_path / "rep")], capsys)
+    assert code == 0 and (tmp_path / "rep" / "report.png").stat().st_size > 0
+
+
+def test_reproduce_bad_config_is_one_line(tmp_path, capsys):
+    config = tmp_path / "bad.yaml"
+    config.write_text("name: x\nmodel: tiny-bert\ntasks: [tweets]\nmethods: [lora]\nseed: [0]\n")
+    code, _, err = run_cli(["reproduce", str(config), "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and "unknown config key 'seed' (did you mean 'seeds'?)" in err
+    config.write_text("name: [unclosed\n")
+    code, _, err = run_cli(["reproduce", str(config)], capsys)
+    assert code == 2 and "malformed YAML" in err and len(err.strip().splitlines()) == 1
+    config.write_text("name: x\nmodel: tiny-bert\ntasks: [tweets]\nmethods: [lora]\n")
+    code, _, err = run_cli(["reproduce", str(config), "--shard", "3/2", "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and "shard" in err
