@@ -6,7 +6,7 @@ from torch import nn
 
 from asymlora import AdapterConfig
 from asymlora.adapters import linear as linear_module
-from asymlora.adapters.dropout import apply_mask, effective_p, keep_mask
+from asymlora.adapters.dropout import apply_mask, dropped_positions, keep_mask
 from asymlora.adapters.linear import AdaptedLinear, FrozenAProjection
 
 
@@ -67,11 +67,16 @@ def test_lean_path_equals_plain_autograd_with_the_same_mask(monkeypatch):
     assert torch.allclose(lean_x, x.grad, atol=1e-6) and torch.allclose(lean_b, b.grad, atol=1e-5)
 
 
-def test_mask_is_seeded_and_unbiased():
-    keep = keep_mask(5, (200_000,), 0.05, "cpu")
-    assert torch.equal(keep, keep_mask(5, (200_000,), 0.05, "cpu"))
-    assert abs((~keep).float().mean().item() - 0.05) < 0.003
-    assert abs(effective_p(0.05, "cpu") - 0.05) < 1e-4
+def test_mask_is_seeded_and_bernoulli():
+    keep = keep_mask(5, (400_000,), 0.05, "cpu")
+    assert torch.equal(keep, keep_mask(5, (400_000,), 0.05, "cpu"))
+    assert not torch.equal(keep, keep_mask(6, (400_000,), 0.05, "cpu"))
+    assert abs((~keep).float().mean().item() - 0.05) < 0.0015          # 4.3 standard deviations
+    positions = dropped_positions(5, 400_000, 0.05)
+    gaps = torch.from_numpy(positions).diff().double() - 1             # Geometric(p) on {0, 1, ...}
+    assert abs(gaps.mean().item() - 0.95 / 0.05) < 0.3
+    assert abs((gaps == 0).double().mean().item() - 0.05) < 0.005     # P(G = 0) = p: no clustering
+    assert dropped_positions(1, 10, 0.999).max() < 10 and len(dropped_positions(1, 3, 1e-6)) <= 3
 
 
 def test_b_only_saves_at_most_a_twentieth_of_pefts_lora_layer():

@@ -42,7 +42,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from asymlora.adapters.config import AdapterConfig
-from asymlora.adapters.dropout import draw_seed, keep_scale, zero_dropped
+from asymlora.adapters.dropout import draw_seed, keep_scale, project_dropped, zero_dropped
 from asymlora.adapters.init import FactorRequest, initialise, make_generator
 
 
@@ -69,26 +69,24 @@ class FrozenAProjection(torch.autograd.Function):
 
     Shapes: x (…, d_in), A (r, d_in), B (d_out, r) -> (…, d_out). ``p`` is the dropout
     probability, ``seed`` selects the mask (:func:`asymlora.adapters.dropout.drop_mask`).
-    A receives no gradient (it is frozen by construction). With ``c = 1 / (1 - p_eff)`` and
-    ``m`` the drop mask::
+    A receives no gradient (it is frozen by construction). With ``c = 1 / (1 - p)`` and ``m``
+    the drop mask::
 
-        forward:   u = c · A (x with m zeroed)       (one mask pass, then an r-wide scale)
+        forward:   u = c · A (x with m zeroed)       (on the CPU: c · (A x − A x_m), x_m sparse)
                    y = (s · B) u                     (s folded into the small factor)
         backward:  ∂L/∂B = s · gᵀ u
                    ∂L/∂x = ((g (s · B)) · c) A with m zeroed (in place)
 
-    Every scale is applied to an r-wide tensor or to a factor, never to a d-wide one, and the mask
-    is applied in one pass each way (:func:`~asymlora.adapters.dropout.zero_dropped`: no separate
-    bool -> float conversion, no extra scaling product).
+    Every scale is applied to an r-wide tensor or to a factor, never to a d-wide one, and no
+    d_in-wide copy of x is made in forward (:func:`~asymlora.adapters.dropout.project_dropped`).
     """
 
     @staticmethod
     def forward(ctx, x, A, B, scaling: float, p: float, seed: int):
         if p > 0:
-            dropped = zero_dropped(x, seed, p)
-            projected = F.linear(dropped, A)
-            del dropped
-            projected.mul_(keep_scale(p, x.device))
+            flat = x.reshape(-1, x.shape[-1])
+            projected = project_dropped(flat, A, seed, p).mul_(keep_scale(p))
+            projected = projected.view(*x.shape[:-1], A.shape[0])
         else:
             projected = F.linear(x, A)
         ctx.save_for_backward(projected, A, B)
@@ -103,7 +101,7 @@ class FrozenAProjection(torch.autograd.Function):
             grad_B = grad_out.reshape(-1, grad_out.shape[-1]).t() @ projected.reshape(-1, projected.shape[-1])
             grad_B = grad_B * ctx.scaling
         if ctx.needs_input_grad[0]:
-            factor = ctx.scaling * (keep_scale(ctx.p, grad_out.device) if ctx.p > 0 else 1.0)
+            factor = ctx.scaling * (keep_scale(ctx.p) if ctx.p > 0 else 1.0)
             grad_x = F.linear(grad_out, B.t() * factor) @ A
             if ctx.p > 0:
                 grad_x = zero_dropped(grad_x, ctx.seed, ctx.p, inplace=True)

@@ -4,9 +4,12 @@ The lean frozen-A path (:class:`asymlora.adapters.linear.FrozenAProjection`) dra
 mask in forward and draws it again in backward. This measures, on a tensor of one module's input
 shape (MiniLM: 16 × 128 × 384), the time of one "draw the mask and zero the dropped elements":
 
-* ``now``: :func:`asymlora.adapters.dropout.zero_dropped` (PCG64 ``random_raw``, numpy compare,
-  one numpy product with the boolean mask);
-* ``previous``: what the lean path did before (``Generator.bytes`` read as uint16, compare,
+* ``now``: the forward's mask work in :func:`asymlora.adapters.dropout.project_dropped`: draw the
+  dropped positions (geometric gaps) and subtract their sparse contribution from ``x Aᵀ`` — the
+  product ``x Aᵀ`` itself, which runs without dropout too, is subtracted out;
+* ``per_element``: one random 16-bit level per element (PCG64 ``random_raw``), compare, one numpy
+  product with the boolean mask (the lean path's previous source);
+* ``previous``: the first version (``Generator.bytes`` read as uint16, compare,
   ``torch.where(keep, x · scale, 0)``);
 * ``bernoulli``: a torch-native regenerated mask (``bernoulli_`` with a seeded generator, then
   ``torch.where``);
@@ -25,7 +28,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from asymlora.adapters.dropout import zero_dropped
+from asymlora.adapters.dropout import project_dropped
 from asymlora.adapters.linear import FrozenAProjection
 
 
@@ -34,6 +37,17 @@ def _previous(x: torch.Tensor, seed: int, p: float) -> torch.Tensor:
     raw = np.random.Generator(np.random.PCG64(seed)).bytes(2 * x.numel())
     keep = torch.from_numpy(np.frombuffer(raw, dtype=np.uint16) >= threshold).view(x.shape)
     return torch.where(keep, x * (1 / (1 - threshold / 65536)), torch.zeros((), dtype=x.dtype))
+
+
+def _per_element(x: torch.Tensor, seed: int, p: float) -> torch.Tensor:
+    words = np.random.PCG64(seed).random_raw(-(-x.numel() // 4))
+    keep = np.greater_equal(words.view(np.uint16)[: x.numel()], round(p * 65536)).reshape(tuple(x.shape))
+    return torch.from_numpy(np.multiply(x.numpy(), keep))
+
+
+def _sparse_correction(flat: torch.Tensor, a: torch.Tensor, seed: int, p: float) -> torch.Tensor:
+    """The mask's share of :func:`project_dropped`: its result minus the plain product."""
+    return project_dropped(flat, a, seed, p) - F.linear(flat, a)
 
 
 def _bernoulli(x: torch.Tensor, seed: int, p: float) -> torch.Tensor:
@@ -60,6 +74,7 @@ def measure_mask_path(shape=(16, 128, 384), rank: int = 8, p: float = 0.05, repe
     a = torch.linalg.qr(torch.randn(shape[-1], rank, generator=generator))[0].t().contiguous()
     b = torch.randn(shape[-1], rank, generator=generator).requires_grad_(True)
     leaf = x.clone().requires_grad_(True)
+    flat = x.reshape(-1, shape[-1])
     grad = torch.randn(shape, generator=generator)
 
     def lean(probability):
@@ -70,7 +85,8 @@ def measure_mask_path(shape=(16, 128, 384), rank: int = 8, p: float = 0.05, repe
 
     result = {"shape": list(shape), "rank": rank, "p": p, "repeats": repeats, "threads": torch.get_num_threads(),
               "draw_and_apply": {
-                  "now": _median_ms(lambda: zero_dropped(x, 7, p), repeats),
+                  "now": _median_ms(lambda: _sparse_correction(flat, a, 7, p), repeats),
+                  "per_element": _median_ms(lambda: _per_element(x, 7, p), repeats),
                   "previous": _median_ms(lambda: _previous(x, 7, p), repeats),
                   "bernoulli": _median_ms(lambda: _bernoulli(x, 7, p), repeats),
                   "peft_dropout": _median_ms(lambda: F.dropout(x, p, training=True), repeats)},

@@ -62,8 +62,9 @@ def markdown(document: dict) -> str:
         draw = mask["draw_and_apply"]
         lean = mask["lean_forward_backward"]
         lines += ["", f"Dropout mask at one module ({' × '.join(map(str, mask['shape']))}, p={mask['p']:g}, "
-                      f"{mask['threads']} threads), draw + apply, median ms: now {draw['now']['median_ms']:.2f}, "
-                      f"previous (Generator.bytes + torch.where) {draw['previous']['median_ms']:.2f}, "
+                      f"{mask['threads']} threads), draw + apply, median ms: now (sparse dropped positions) {draw['now']['median_ms']:.2f}, "
+                      f"one level per element {draw['per_element']['median_ms']:.2f}, "
+                      f"first version (Generator.bytes + torch.where) {draw['previous']['median_ms']:.2f}, "
                       f"torch bernoulli_ {draw['bernoulli']['median_ms']:.2f}, PEFT's F.dropout "
                       f"{draw['peft_dropout']['median_ms']:.2f}. Lean function forward + backward: "
                       f"{lean['with_dropout']['median_ms']:.2f} ms with dropout, "
