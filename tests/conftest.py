@@ -40,3 +40,10 @@ def tiny_model():
 def token_batch():
     torch.manual_seed(1)
     return torch.randint(3, 97, (2, 12))
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory):
+    """The folder of a saved tiny random BERT classifier (see ``helpers.save_tiny_bert``)."""
+    from helpers import save_tiny_bert
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny_bert"))

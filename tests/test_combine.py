@@ -9,8 +9,6 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from transformers import BertConfig, BertForSequenceClassification  # noqa: E402
-
 from asymlora.adapters.combine import combine  # noqa: E402
 from asymlora.adapters.config import AdapterConfig  # noqa: E402
 from asymlora.adapters.inject import adapted_modules, inject, merge  # noqa: E402
@@ -19,18 +17,7 @@ from asymlora.adapters.io import pretrained_weight, save_adapter  # noqa: E402
 WEIGHTS = [0.5, -0.3, 1.25]
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tiny_bert")
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=37, num_labels=3)
-    BertForSequenceClassification(config).save_pretrained(folder)
-    return str(folder)
-
-
-def fresh(path):
-    return BertForSequenceClassification.from_pretrained(path).eval()
+from helpers import fresh_bert as fresh  # noqa: E402
 
 
 def trained(path, value_seed, **fields):

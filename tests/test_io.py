@@ -25,21 +25,8 @@ from asymlora.adapters.linear import AdaptedLinear  # noqa: E402
 QUERY0 = "bert.encoder.layer.0.attention.self.query"
 
 
-def tiny_bert_folder(folder, seed=0, hidden=32):
-    torch.manual_seed(seed)
-    config = BertConfig(vocab_size=100, hidden_size=hidden, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=37, num_labels=3)
-    BertForSequenceClassification(config).save_pretrained(folder)
-    return str(folder)
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return tiny_bert_folder(tmp_path_factory.mktemp("tiny_bert"))
-
-
-def fresh(path):
-    return BertForSequenceClassification.from_pretrained(path).eval()
+from helpers import fresh_bert as fresh  # noqa: E402
+from helpers import save_tiny_bert as tiny_bert_folder  # noqa: E402
 
 
 def trained(path, seed=1, **overrides):

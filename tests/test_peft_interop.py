@@ -23,18 +23,7 @@ QUERY0 = "bert.encoder.layer.0.attention.self.query"
 INPUT = torch.randint(0, 100, (3, 9), generator=torch.Generator().manual_seed(0))
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tiny_bert")
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=37, num_labels=3)
-    BertForSequenceClassification(config).save_pretrained(folder)
-    return str(folder)
-
-
-def fresh(path):
-    return BertForSequenceClassification.from_pretrained(path).eval()
+from helpers import fresh_bert as fresh  # noqa: E402
 
 
 def logits(model, inputs=INPUT):

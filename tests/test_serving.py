@@ -9,8 +9,6 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from transformers import BertConfig, BertForSequenceClassification  # noqa: E402
-
 from asymlora.adapters.config import AdapterConfig  # noqa: E402
 from asymlora.adapters.inject import adapted_modules, inject  # noqa: E402
 from asymlora.adapters.io import save_adapter  # noqa: E402
@@ -20,18 +18,7 @@ INPUT = torch.randint(0, 100, (6, 9), generator=torch.Generator().manual_seed(0)
 ROWS = torch.tensor([2, 0, 1, 1, 2, 0])
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tiny_bert")
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=37, num_labels=3)
-    BertForSequenceClassification(config).save_pretrained(folder)
-    return str(folder)
-
-
-def fresh(path):
-    return BertForSequenceClassification.from_pretrained(path).eval()
+from helpers import fresh_bert as fresh  # noqa: E402
 
 
 def trained(path, value_seed, heads=True, **fields):

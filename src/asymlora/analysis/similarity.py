@@ -157,8 +157,6 @@ def _recipes(data) -> list[dict]:
 
 
 def _regenerate(init: str, factor: str, shape, seed: int, module: str):
-    import torch  # noqa: F401  (the initialisers are torch functions)
-
     from asymlora.adapters.init import FactorRequest, initialise, make_generator
 
     if init == "svd":

@@ -411,7 +411,7 @@ def _run_study(*, d_in: int = 64, d_out: int = 64, noise_std: float = 0.1, spect
 def markdown_report(result: dict) -> str:
     """Human-readable tables of :func:`run_study`'s result."""
     s = result["settings"]
-    lines = [f"# Linear-regression theory (PAPER.md section 5)", "",
+    lines = ["# Linear-regression theory (PAPER.md section 5)", "",
              f"d_in={s['d_in']}, d_out={s['d_out']}, noise σ={s['noise_std']}, Monte Carlo draws={s['n_draws']}, "
              f"seed={s['seed']}; Tr Σ = d_in for every spectrum; Δ has i.i.d. N(0, 1/d_in) entries.", "",
              "## Expected population loss against r/d", "",
