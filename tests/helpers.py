@@ -3,6 +3,8 @@
 import torch
 from transformers import BertConfig, BertForSequenceClassification
 
+from asymlora.adapters.inject import adapted_modules
+
 
 def save_tiny_bert(folder, seed: int = 0, hidden: int = 32, num_labels: int = 3) -> str:
     """Save a seeded 2-layer random BERT classifier (vocabulary 100) to ``folder``; return its path."""
@@ -16,3 +18,15 @@ def save_tiny_bert(folder, seed: int = 0, hidden: int = 32, num_labels: int = 3)
 def fresh_bert(path) -> BertForSequenceClassification:
     """A fresh copy of the saved tiny BERT, in eval mode."""
     return BertForSequenceClassification.from_pretrained(path).eval()
+
+
+def randomise_trained(model, seed: int = 1):
+    """Give every trained adapter factor random values and perturb the classifier head (no grad); eval mode."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in adapted_modules(model).values():
+            for tensor in module.adapter_params().values():
+                tensor.copy_(torch.randn(tensor.shape, generator=generator))
+        for parameter in model.classifier.parameters():
+            parameter.add_(torch.randn(parameter.shape, generator=generator))
+    return model.eval()

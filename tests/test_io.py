@@ -26,22 +26,14 @@ QUERY0 = "bert.encoder.layer.0.attention.self.query"
 
 
 from helpers import fresh_bert as fresh  # noqa: E402
-from helpers import save_tiny_bert as tiny_bert_folder  # noqa: E402
+from helpers import randomise_trained, save_tiny_bert as tiny_bert_folder  # noqa: E402
 
 
 def trained(path, seed=1, **overrides):
     """A tiny BERT with adapters whose trained factors (and head) hold random 'trained' values."""
     fields = dict(rank=4, alpha=8.0, modules_to_save=["classifier"])
     fields.update(overrides)
-    model = inject(fresh(path), AdapterConfig(**fields))
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for module in adapted_modules(model).values():
-            for tensor in module.adapter_params().values():
-                tensor.copy_(torch.randn(tensor.shape, generator=generator))
-        for parameter in model.classifier.parameters():
-            parameter.add_(torch.randn(parameter.shape, generator=generator))
-    return model.eval()
+    return randomise_trained(inject(fresh(path), AdapterConfig(**fields)), seed)
 
 
 INPUT = torch.randint(0, 100, (3, 9), generator=torch.Generator().manual_seed(0))

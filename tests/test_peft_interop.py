@@ -24,22 +24,12 @@ INPUT = torch.randint(0, 100, (3, 9), generator=torch.Generator().manual_seed(0)
 
 
 from helpers import fresh_bert as fresh  # noqa: E402
+from helpers import randomise_trained as randomise  # noqa: E402
 
 
 def logits(model, inputs=INPUT):
     with torch.no_grad():
         return model(input_ids=inputs).logits
-
-
-def randomise(model, seed=1):
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for module in adapted_modules(model).values():
-            for tensor in module.adapter_params().values():
-                tensor.copy_(torch.randn(tensor.shape, generator=generator))
-        for parameter in model.classifier.parameters():
-            parameter.add_(torch.randn(parameter.shape, generator=generator))
-    return model.eval()
 
 
 @pytest.mark.parametrize("fields", [

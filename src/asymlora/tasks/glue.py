@@ -17,7 +17,7 @@ Hyperparameters: the paper's table (RoBERTa-large, batch 16, alpha 16, max lengt
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -67,13 +67,6 @@ SPECS: dict[str, GlueSpec] = {s.name: s for s in [
                     "validation_mismatched": "dev_mismatched.tsv"},
              hub_splits={"train": "train", "validation": "validation_matched",
                          "validation_mismatched": "validation_mismatched"}),
-    GlueSpec("mnli_mm", "mnli", "MNLI", ("premise", "hypothesis"),
-             {"premise": "sentence1", "hypothesis": "sentence2"}, "gold_label", _NLI3,
-             {n: i for i, n in enumerate(_NLI3)}, ("accuracy",), Hyper(4e-4, 10),
-             files={"train": "train.tsv", "validation": "dev_mismatched.tsv",
-                    "validation_matched": "dev_matched.tsv"},
-             hub_splits={"train": "train", "validation": "validation_mismatched",
-                         "validation_matched": "validation_matched"}),
     GlueSpec("sst2", "sst2", "SST-2", ("sentence",), {"sentence": "sentence"}, "label",
              ("negative", "positive"), None, ("accuracy",), Hyper(2e-4, 10)),
     GlueSpec("mrpc", "mrpc", "MRPC", ("sentence1", "sentence2"),
@@ -92,6 +85,11 @@ SPECS: dict[str, GlueSpec] = {s.name: s for s in [
              {"sentence1": "sentence1", "sentence2": "sentence2"}, "score", None, None,
              ("pearson", "spearman"), Hyper(2e-4, 10)),
 ]}
+# MNLI scored on the mismatched dev set; the matched one stays as a second validation split.
+SPECS["mnli_mm"] = replace(
+    SPECS["mnli"], name="mnli_mm",
+    files={"train": "train.tsv", "validation": "dev_mismatched.tsv", "validation_matched": "dev_matched.tsv"},
+    hub_splits={"train": "train", "validation": "validation_mismatched", "validation_matched": "validation_matched"})
 
 
 def features(spec: GlueSpec):
