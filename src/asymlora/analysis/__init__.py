@@ -1,4 +1,4 @@
-"""Analysis beside the experiments (PAPER.md sections 4 and 5).
+"""Analysis beside the experiments (docs/paper.md §§4 and 5).
 
 * :mod:`asymlora.analysis.theory` — the linear-regression theory: closed forms, Monte Carlo,
   the d/r → ∞ limit, a gradient-descent fit through the library's adapter.

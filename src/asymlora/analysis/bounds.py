@@ -1,4 +1,4 @@
-"""The information-theoretic generalisation bound of PAPER.md section 5, on a model's real shapes.
+"""The information-theoretic generalisation bound of docs/paper.md §5, on a model's real shapes.
 
 Xu & Raginsky (2017): for a σ-sub-Gaussian loss, ``|gen| ≤ sqrt(2 σ² I(W; S) / n)``. Quantising
 each trained parameter to ``q`` bits bounds the mutual information by ``ln 2 · q · (#trained

@@ -1,4 +1,4 @@
-"""The linear-regression theory of PAPER.md section 5, as numbers one can check.
+"""The linear-regression theory of docs/paper.md §5, as numbers one can check.
 
 Model: ``y = W_t x + ε`` with ``E x = 0``, ``Cov x = Σ`` (d_in × d_in), ``Cov ε = σ² I`` (d_out),
 ``Δ = W_t − W0`` (d_out × d_in). An adapter predicts ``(W0 + B A) x`` and its population loss is
@@ -411,7 +411,7 @@ def _run_study(*, d_in: int = 64, d_out: int = 64, noise_std: float = 0.1, spect
 def markdown_report(result: dict) -> str:
     """Human-readable tables of :func:`run_study`'s result."""
     s = result["settings"]
-    lines = ["# Linear-regression theory (PAPER.md section 5)", "",
+    lines = ["# Linear-regression theory (docs/paper.md §5)", "",
              f"d_in={s['d_in']}, d_out={s['d_out']}, noise σ={s['noise_std']}, Monte Carlo draws={s['n_draws']}, "
              f"seed={s['seed']}; Tr Σ = d_in for every spectrum; Δ has i.i.d. N(0, 1/d_in) entries.", "",
              "## Expected population loss against r/d", "",

@@ -72,6 +72,17 @@ class SuiteOptions:
                 "seed": self.seed}
 
 
+
+def _package_version() -> str:
+    """asymlora's version from the installed package's metadata (nothing below the CLI imports the
+    package face ``asymlora/__init__.py``)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("asymlora")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
 def validate(options: SuiteOptions) -> None:
     """Raise ValueError naming the first bad option."""
     unknown = [c for c in options.configurations if c not in ORDER]
@@ -96,8 +107,6 @@ def environment(options: SuiteOptions) -> dict:
     import peft
     import transformers
 
-    import asymlora
-
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as stream:
@@ -106,7 +115,7 @@ def environment(options: SuiteOptions) -> dict:
     except OSError:
         pass
     info = {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__,
-            "peft": peft.__version__, "numpy": numpy.__version__, "asymlora": asymlora.__version__,
+            "peft": peft.__version__, "numpy": numpy.__version__, "asymlora": _package_version(),
             "platform": platform.platform(), "cpu": cpu, "logical_cpus": os.cpu_count(),
             "torch_threads": torch.get_num_threads(), "device": options.device,
             "load_average_start": list(os.getloadavg())}

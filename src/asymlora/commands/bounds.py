@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from asymlora.commands.common import UserError, atomic_write_text, out_dir, write_json
+from asymlora.commands.common import UserError, atomic_write_text, out_dir, user_input, write_json
 
 
 def parse_targets(text: str):
@@ -22,7 +22,7 @@ def parse_targets(text: str):
 
 
 def markdown(table: dict, model: str, targets) -> str:
-    lines = [f"# Generalisation bound (PAPER.md section 5): {model}", "",
+    lines = [f"# Generalisation bound (docs/paper.md §5): {model}", "",
              f"targets={targets}, rank r={table['rank']}, n={table['n']}, σ={table['sigma']}, "
              f"q={table['bits']} bits per parameter, {len(table['modules'])} adapted modules", "",
              "| training | trained parameters | bound on |gen| |", "|---|---|---|"]
@@ -59,8 +59,9 @@ def register(app: typer.Typer) -> None:
             raise UserError(f"--rank must be >= 1, got {rank}")
         if n < 1:
             raise UserError(f"--n must be >= 1, got {n}")
-        parsed = parse_targets(targets) if targets is not None else default_targets(model)
-        shapes = module_shapes(empty_model(model), parsed, rank)
+        with user_input():
+            parsed = parse_targets(targets) if targets is not None else default_targets(model)
+            shapes = module_shapes(empty_model(model), parsed, rank)
         table = bounds_table(shapes, n, sigma, bits)
         table.update({"model": model, "targets": parsed})
         folder = out_dir(out, "bounds")

@@ -1,7 +1,8 @@
 """What every command shares: the user-error type, output folders, atomic writes, JSON tables.
 
-Conventions (DESIGN.md): ``--out DIR`` (default under ``runs/``), ``--seed``, ``--quick``, JSON
-beside every human-readable table, nothing half-written (temporary name, then rename).
+Conventions: ``--out DIR`` (default under ``runs/``), ``--seed``, ``--quick``, JSON beside every
+human-readable table, nothing half-written (temporary name, then rename). A command validates its
+arguments before it creates its output folder (:func:`out_dir`), so bad input leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -12,16 +13,22 @@ from pathlib import Path
 from typing import Any
 
 from asymlora.atomic import atomic_write_bytes, atomic_write_text  # noqa: F401 (re-exported)
+from asymlora.errors import UserError, user_input  # noqa: F401 (re-exported)
 
-
-class UserError(Exception):
-    """An expected failure caused by the user's input; the CLI prints it as one line."""
+#: The output folder of the command running in this process (where ``error.txt`` goes on a bug).
+CURRENT_OUT: list[Path] = []
 
 
 def out_dir(path: str | os.PathLike | None, default: str) -> Path:
-    """The output folder (created): ``path`` or ``runs/<default>``."""
+    """The output folder (created): ``path`` or ``runs/<default>``; remembered for ``error.txt``."""
     folder = Path(path) if path else Path("runs") / default
-    folder.mkdir(parents=True, exist_ok=True)
+    with user_input(f"--out {folder}"):
+        if folder.exists() and not folder.is_dir():
+            raise NotADirectoryError(f"--out {folder} is a file, not a folder")
+        folder.mkdir(parents=True, exist_ok=True)
+        if not os.access(folder, os.W_OK):
+            raise PermissionError(f"--out {folder} is not writable")
+    CURRENT_OUT[:] = [folder]
     return folder
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from asymlora.commands.common import UserError
+from asymlora.errors import RunsFailed
 
 
 def register(app: typer.Typer) -> None:
@@ -23,4 +24,4 @@ def register(app: typer.Typer) -> None:
             raise UserError(f"--seeds must be >= 1 (got {seeds})")
         result = run_demo(out_dir(out, "demo_quick" if quick else "demo"), quick=quick, seeds=seeds)
         if result["failed"]:
-            raise UserError(f"{len(result['failed'])} demo run(s) failed: {result['failed'][0]['error']}")
+            raise RunsFailed(f"{len(result['failed'])} demo run(s) failed: {result['failed'][0]['error']}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from asymlora.commands.common import UserError
+from asymlora.errors import RunsFailed
 
 
 def register(app: typer.Typer) -> None:
@@ -19,24 +20,27 @@ def register(app: typer.Typer) -> None:
         dry_run: bool = typer.Option(False, "--dry-run", help="list the runs to do and exit"),
     ) -> None:
         """Train methods × ranks × tasks × seeds; append one JSON line per run to <out>/results.jsonl."""
-        from asymlora.commands.common import out_dir
+        from pathlib import Path
+
+        from asymlora.commands.common import out_dir, user_input
         from asymlora.experiments import load_spec, parse_shard, seeds_for
         from asymlora.experiments.reproduce import plan, reproduce as run_grid
         from asymlora.training import env
 
-        spec = load_spec(config)
-        if max_steps is not None and max_steps < 1:
-            raise UserError(f"--max-steps must be >= 1 (got {max_steps})")
-        part = parse_shard(shard)
-        seed_list = seeds_for(spec, seeds)
-        folder = out_dir(out, spec.name)
+        with user_input():
+            spec = load_spec(config)
+            if max_steps is not None and max_steps < 1:
+                raise UserError(f"--max-steps must be >= 1 (got {max_steps})")
+            part = parse_shard(shard)
+            seed_list = seeds_for(spec, seeds)
+            folder = Path(out) if out else Path("runs") / spec.name
+            todo, skipped = plan(spec, folder, seed_list, part, max_steps, check_sources=not dry_run)
         if dry_run:
-            todo, skipped = plan(spec, folder, seed_list, part, max_steps)
             for run in todo:
                 print(run.run_id)
             print(f"{len(todo)} to do, {len(skipped)} already done")
             return
-        result = run_grid(spec, folder, seed_list, part, max_steps)
+        result = run_grid(spec, out_dir(folder, spec.name), seed_list, part, max_steps)
         if env.is_main_process() and report and (folder / "results.jsonl").exists():
             from asymlora.experiments.report import render
 
@@ -44,5 +48,6 @@ def register(app: typer.Typer) -> None:
             print(rendered["markdown"])
             print(f"wrote {', '.join(rendered['files'])}")
         if result["failed"]:
-            raise UserError(f"{len(result['failed'])} run(s) failed, first: {result['failed'][0]['run_id']}: "
-                            f"{result['failed'][0]['error']}")
+            first = result["failed"][0]
+            raise RunsFailed(f"{len(result['failed'])} run(s) failed, first: {first['run_id']}: {first['error']} "
+                             f"(traceback in {folder / 'runs' / first['run_id'] / 'error.txt'})")

@@ -15,7 +15,7 @@ from typing import List
 
 import typer
 
-from asymlora.commands.common import UserError, atomic_write_text, out_dir, write_json
+from asymlora.commands.common import UserError, atomic_write_text, out_dir, user_input, write_json
 
 
 def _csv(rows: list[dict]) -> str:
@@ -36,15 +36,16 @@ def register(app: typer.Typer) -> None:
         quick: bool = typer.Option(False, "--quick", help="no heatmaps"),
         out: str = typer.Option(None, "--out", help="output folder (default runs/similarity)"),
     ) -> None:
-        """Per-module subspace similarity of learned A (rows) and B (columns) across runs (PAPER.md §4)."""
+        """Per-module subspace similarity of learned A (rows) and B (columns) across runs (docs/paper.md §4)."""
         from tqdm import tqdm
 
         from asymlora.analysis import plots
         from asymlora.analysis.similarity import (SHORT_LABELS, compare, find_run_dirs, heatmap_panels, load_run,
                                                   markdown_summary)
 
-        folders = find_run_dirs(run_dirs)
-        runs = [load_run(folder) for folder in tqdm(folders, desc="loading runs", leave=False)]
+        with user_input():
+            folders = find_run_dirs(run_dirs)
+            runs = [load_run(folder) for folder in tqdm(folders, desc="loading runs", leave=False)]
         if len(runs) < 2:
             raise UserError(f"need at least two runs to compare, found {len(runs)}")
         if top is not None and top < 1:

@@ -1,4 +1,4 @@
-"""``asymlora theory``: PAPER.md section 5's linear-regression formulas, checked numerically.
+"""``asymlora theory``: docs/paper.md §5's linear-regression formulas, checked numerically.
 
 Writes ``theory.json`` (every number), ``theory.md`` (the tables), ``theory.png`` (expected loss
 against r/d, the four curves per spectrum) and ``theory_limit.png`` (E[P_Q] against rΣ/TrΣ as d/r
@@ -42,7 +42,7 @@ def register(app: typer.Typer) -> None:
         quick: bool = typer.Option(False, "--quick", help="d=32, 50 draws, smaller limit check"),
         out: str = typer.Option(None, "--out", help="output folder (default runs/theory)"),
     ) -> None:
-        """Closed forms, Monte Carlo and a gradient-descent fit for freezing A or B (PAPER.md §5)."""
+        """Closed forms, Monte Carlo and a gradient-descent fit for freezing A or B (docs/paper.md §5)."""
         from tqdm import tqdm
 
         from asymlora.analysis import plots

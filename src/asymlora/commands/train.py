@@ -16,7 +16,7 @@ QUICK = {"max_steps": 20, "train_limit": 256, "eval_limit": 128, "max_length": 6
 def register(app: typer.Typer) -> None:
     @app.command("train")
     def train(
-        task: str = typer.Option(..., "--task", help="task name (tweets, aclsum_aspect, rte, sst2, ...)"),
+        task: str = typer.Option(..., "--task", help="task name (tweets, aclsum_aspect, aclsum_summary, digits, rte, sst2, ...)"),
         model: str = typer.Option("minilm", "--model", help="model name (minilm, roberta-large, tiny-bert, ...), "
                                   "a local folder or a hub id"),
         method: str = typer.Option("b_only", "--method", help="method name (lora, b_only, a_only, adalora, ...)"),
@@ -46,13 +46,16 @@ def register(app: typer.Typer) -> None:
                                               help="write Trainer checkpoints at each evaluation (for --resume)"),
         threads: int = typer.Option(None, "--threads", help="CPU threads (default: cores / local processes)"),
         quick: bool = typer.Option(False, "--quick", help="20 steps on 256 examples, max length 64"),
+        overwrite: bool = typer.Option(False, "--overwrite", help="replace a finished run already in --out"),
     ) -> None:
         """Fine-tune with one method and write metrics.json + adapter/."""
         import json
+        from pathlib import Path
 
-        from asymlora.commands.common import out_dir
+        from asymlora.commands.common import out_dir, user_input
         from asymlora.training import TrainConfig, train as run_train
         from asymlora.training import env
+        from asymlora.training.runner import validate
 
         options = dict(max_steps=max_steps, train_limit=train_limit, eval_limit=eval_limit, max_length=max_length)
         if quick:
@@ -61,19 +64,26 @@ def register(app: typer.Typer) -> None:
             targets_value = targets if targets == "all-linear" or targets.startswith("re:") else \
                 [t.strip() for t in targets.split(",") if t.strip()]
             if not targets_value:
-                raise UserError("--targets is empty")
+                raise UserError("--targets is empty; give module-name suffixes (query,value), 'all-linear' or 're:<regex>'")
         else:
             targets_value = None
-        folder = out_dir(out, "train")
-        config = TrainConfig(task=task, model=model, method=method, rank=rank, seed=seed, adapter_seed=adapter_seed,
-                             out=str(folder), data_dir=data_dir, epochs=epochs, learning_rate=lr,
-                             batch_size=batch_size, alpha=alpha, dropout=dropout, targets=targets_value,
-                             eval_steps=eval_steps, grad_accum=grad_accum, report_to=report_to, resume=resume,
-                             keep_checkpoints=keep_checkpoints, save_checkpoints=save_checkpoints, threads=threads, **options)
-        record = run_train(config)
+        folder = Path(out) if out else Path("runs") / "train"
+        with user_input():
+            config = TrainConfig(task=task, model=model, method=method, rank=rank, seed=seed,
+                                 adapter_seed=adapter_seed, out=str(folder), data_dir=data_dir, epochs=epochs,
+                                 learning_rate=lr, batch_size=batch_size, alpha=alpha, dropout=dropout,
+                                 targets=targets_value, eval_steps=eval_steps, grad_accum=grad_accum,
+                                 report_to=report_to, resume=resume, keep_checkpoints=keep_checkpoints,
+                                 save_checkpoints=save_checkpoints, threads=threads, **options)
+            plan = validate(config)
+        if (folder / "metrics.json").exists() and not (overwrite or resume):
+            raise UserError(f"--out {folder} already holds a finished run (metrics.json); choose another --out, "
+                            "or pass --overwrite to replace it")
+        out_dir(folder, "train")
+        record = run_train(config, plan)
         if env.is_main_process():
-            summary = {k: record[k] for k in ("task", "model", "method", "rank", "seed", "main_metric", "metrics",
-                                              "selection", "trainable_params", "trainable_percent",
+            summary = {k: record[k] for k in ("task", "family", "model", "method", "rank", "seed", "main_metric",
+                                              "metrics", "selection", "trainable_params", "trainable_percent",
                                               "samples_per_second", "adapter_bytes", "wall_seconds")}
             print(json.dumps(summary, indent=2, default=str))
             print(f"wrote {folder / 'metrics.json'} and {folder / 'adapter'}")

@@ -6,7 +6,7 @@ Layout under ``out``::
     runs/<task>/<method>-r<rank>-s<seed>/   each run's own folder (metrics.json, adapter/)
     spec.json                     the validated spec of the last invocation
 
-A failing run is reported on one line, its message saved to ``<run dir>/error.txt``, and the grid
+A failing run is reported on one line, its traceback saved to ``<run dir>/error.txt``, and the grid
 goes on; :func:`reproduce` returns the failures (the command then exits non-zero).
 Under ``torchrun`` every process walks the same list (decided once, before any run) and only
 rank 0 appends to the results file.
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import traceback
 from pathlib import Path
 
 from asymlora.experiments.grid import Run, expand, shard
@@ -49,12 +50,21 @@ def result_record(spec: Spec, run: Run, config, record: dict) -> dict:
     return out
 
 
-def plan(spec: Spec, out: Path, seeds: list[int] | None = None, part=None, max_steps: int | None = None):
-    """``(todo, skipped)``: the runs of this shard still to do, and those already in the results."""
+def plan(spec: Spec, out: Path, seeds: list[int] | None = None, part=None, max_steps: int | None = None,
+         check_sources: bool = True):
+    """``(todo, skipped)``: the runs of this shard still to do, and those already in the results.
+
+    Every run still to do is validated (names, ranks, numbers; and, with ``check_sources``, that its
+    model and data are reachable), so a bad setting fails before the first run starts."""
+    from asymlora.training.runner import validate
+
     done = done_keys(Path(out) / "results.jsonl")
     todo, skipped = [], []
     for run in shard(expand(spec, seeds), part):
-        key = (run.run_id, run_fingerprint(train_config(spec, run, Path(out), max_steps)))
+        config = train_config(spec, run, Path(out), max_steps)
+        key = (run.run_id, run_fingerprint(config))
+        if key not in done:
+            validate(config, check_sources)
         (skipped if key in done else todo).append(run)
     return todo, skipped
 
@@ -79,11 +89,11 @@ def reproduce(spec: Spec, out: str | Path, seeds: list[int] | None = None, part=
             record = train(config)
         except KeyboardInterrupt:
             raise
-        except Exception as err:  # one failing run does not stop the grid
+        except Exception as err:  # one failing run does not stop the grid; its traceback is kept
             message = f"{type(err).__name__}: {err}".splitlines()[0]
             failed.append({"run_id": run.run_id, "error": message})
             Path(config.out).mkdir(parents=True, exist_ok=True)
-            atomic_write_text(Path(config.out) / "error.txt", message + "\n")
+            atomic_write_text(Path(config.out) / "error.txt", traceback.format_exc())
             echo(f"  failed: {message}")
             continue
         if env.is_main_process():

@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 @dataclass(frozen=True)
 class Hyper:
-    """The paper's per-task training settings (PAPER.md section 3)."""
+    """The per-task training settings (the paper's for its tasks; see docs/paper.md)."""
 
     learning_rate: float
     epochs: float
@@ -40,8 +40,35 @@ class Hyper:
 
 
 @dataclass(frozen=True)
+class Generation:
+    """How a generative task decodes at evaluation (beam search) and how long its targets may be."""
+
+    num_beams: int = 1
+    max_new_tokens: int = 64
+    max_target_length: int = 64
+    length_penalty: float = 1.0
+    no_repeat_ngram_size: int = 0
+
+    def apply(self, generation_config) -> None:
+        """Set these decoding settings on a model's ``generation_config`` (its special tokens stay)."""
+        generation_config.num_beams = self.num_beams
+        generation_config.max_new_tokens = self.max_new_tokens
+        generation_config.max_length = None
+        generation_config.length_penalty = self.length_penalty
+        generation_config.no_repeat_ngram_size = self.no_repeat_ngram_size
+        generation_config.early_stopping = self.num_beams > 1
+
+
+@dataclass(frozen=True)
 class Task:
-    """One text-classification (or regression) task."""
+    """One task: its data, its family (the kind of model and scoring) and the paper's settings.
+
+    ``family`` names a :mod:`asymlora.tasks.families` member. Classification families use
+    ``text_fields`` / ``image_field``, ``num_labels`` and ``label_names``; generative families
+    (``causal_lm``, ``seq2seq``) use ``pair(row) -> (prompt or source, response or target)`` and
+    ``generation``. ``compute_metrics`` takes what the family decodes: logits and labels for
+    classification, lists of predicted and reference texts for generation.
+    """
 
     name: str
     text_fields: tuple[str, ...]
@@ -52,6 +79,11 @@ class Task:
     load: Callable[[str | None, int], "datasets.DatasetDict"]
     compute_metrics: Callable[[np.ndarray, np.ndarray], dict[str, float]]
     description: str = ""
+    family: str = "sequence_classification"
+    pair: Callable[[dict], tuple[str, str]] | None = None
+    image_field: str = "image"
+    generation: Generation | None = None
+    hub_dataset: str | None = None  # the hub data set ``load`` reads when no ``data_dir`` is given
 
     @property
     def is_regression(self) -> bool:

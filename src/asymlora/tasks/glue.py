@@ -1,4 +1,4 @@
-"""GLUE tasks (PAPER.md section 3): MNLI, SST-2, MRPC, CoLA, QNLI, RTE, STS-B.
+"""GLUE tasks (the paper's Table 1): MNLI, SST-2, MRPC, CoLA, QNLI, RTE, STS-B.
 
 Data comes from the hub (``datasets.load_dataset("nyu-mll/glue", config)``) when ``data_dir`` is
 ``None``, or from a local folder in GLUE's ORIGINAL TSV layout (what ``download_glue_data.py``
@@ -177,7 +177,7 @@ def load(spec: GlueSpec, data_dir: str | None, seed: int = 0):
 def _task(spec: GlueSpec) -> Task:
     return Task(name=spec.name, text_fields=spec.text_fields, num_labels=spec.num_labels,
                 metric_names=spec.metric_names, hyper=spec.hyper, label_names=spec.label_names,
-                load=partial(load, spec), compute_metrics=metric_suite(spec.metric_names),
+                load=partial(load, spec), compute_metrics=metric_suite(spec.metric_names), hub_dataset="nyu-mll/glue",
                 description=f"GLUE {spec.folder}" + (" (dev mismatched as validation)" if spec.name == "mnli_mm" else ""))
 
 

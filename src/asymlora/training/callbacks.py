@@ -69,12 +69,14 @@ class ThroughputCallback(TrainerCallback):
 class BestEvalCallback(TrainerCallback):
     """Record ``(step, epoch, metrics)`` of every evaluation; snapshot trainable tensors at the best.
 
-    ``metric`` is the Trainer's key (``"eval_accuracy"``); higher is better for every task metric.
+    ``metric`` is the Trainer's key (``"eval_accuracy"``, ``"eval_loss"``); ``greater_is_better``
+    says which way is better (the task family's rule).
     """
 
-    def __init__(self, model, metric: str):
+    def __init__(self, model, metric: str, greater_is_better: bool = True):
         self.model = model
         self.metric = metric
+        self.greater_is_better = greater_is_better
         self.history: list[dict] = []
         self.best: dict | None = None
         self.best_state: dict[str, torch.Tensor] | None = None
@@ -92,7 +94,8 @@ class BestEvalCallback(TrainerCallback):
         else:
             self.history.append(record)
         value = metrics[self.metric]
-        if self.best is None or value > self.best["metrics"][self.metric]:
+        best = None if self.best is None else self.best["metrics"][self.metric]
+        if best is None or (value > best if self.greater_is_better else value < best):
             self.best = record
             self.best_state = {n: p.detach().to("cpu", copy=True) for n, p in self._trainable().items()}
         return control

@@ -1,7 +1,7 @@
 """TrainConfig: everything one fine-tuning run needs, and how it resolves against the task's defaults.
 
 A field left at ``None`` takes the paper's setting for the task (:class:`asymlora.tasks.Hyper`,
-PAPER.md section 3) or the model's default adapter targets; anything set overrides it.
+docs/paper.md §3) or the model's default adapter targets; anything set overrides it.
 ``seed`` drives the data order, the classification head's initialisation and dropout;
 ``adapter_seed`` (default: ``seed``) draws the adapter's factors, so several runs can share one
 frozen initialisation (``adapter_seeds: same`` in an experiment config).

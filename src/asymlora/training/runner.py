@@ -1,11 +1,11 @@
-"""One fine-tuning run on the Hugging Face Trainer: :func:`train`.
+"""One fine-tuning run on the Hugging Face Trainer, for any task family: :func:`train`.
 
-Data flow::
+Data flow (``family`` = the task's :class:`asymlora.tasks.TaskFamily`; the runner knows no task kind)::
 
-    TrainConfig --resolve(task.hyper, model defaults)--> Resolved numbers
-    task.load(data_dir, seed) -> limit -> tokenize -> (train, validation[, test])
-    load_for_sequence_classification(model, num_labels, seed) -> methods.prepare(...) -> model
-    Trainer(..., callbacks=[BestEval, Throughput, (AdaLoRA)]).train()
+    validate(TrainConfig) -> Plan: task, family, method, model ref, resolved numbers   (nothing loaded)
+    task.load(data_dir, seed) -> limit -> family.preprocess -> (train, validation[, test])
+    family.load_model(ref, task, seed) -> methods.prepare(...) -> model
+    <family's Trainer class>(collator, metrics, options; callbacks=[BestEval, Throughput, (AdaLoRA)]).train()
     restore best evaluation -> evaluate test split (if any) -> save adapter -> <out>/metrics.json
 
 Written under ``<out>``: ``metrics.json`` (see :func:`train`), ``adapter/`` (the trained tensors
@@ -22,22 +22,24 @@ the TEST split's at the best validation evaluation when the task has a labelled 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 import torch
 
 from asymlora.training import env
 from asymlora.training.callbacks import AdaLoRACallback, BestEvalCallback, ThroughputCallback
-from asymlora.training.config import IDENTITY_FIELDS, TrainConfig, resolve
+from asymlora.training.config import IDENTITY_FIELDS, Resolved, TrainConfig, resolve
 
-
-def _head_modules(ref) -> list[str]:
-    head = getattr(ref, "head", None) or "classifier"
-    return [head] if isinstance(head, str) else list(head)
+if TYPE_CHECKING:  # pragma: no cover
+    from asymlora.methods import MethodSpec
+    from asymlora.models import ModelRef
+    from asymlora.tasks import Task, TaskFamily
 
 
 def _count(model) -> int:
@@ -66,24 +68,30 @@ def save_trained(model, method_kind: str, directory: Path) -> int:
     return sum(f.stat().st_size for f in directory.glob("*.safetensors"))
 
 
-def _make_trainer_class():
-    from transformers import Trainer
+def _make_trainer_class(family, options):
+    """The family's Trainer class (``Trainer`` / ``Seq2SeqTrainer``), counting training examples.
 
-    class CountingTrainer(Trainer):
-        """A Trainer that counts the training examples it steps over (for samples / s)."""
+    The loss policy is the family's: for per-example losses (classification) the Trainer must not
+    believe the model takes ``num_items_in_batch`` — with any forward that accepts ``**kwargs`` it
+    would then multiply the loss by the number of processes under DDP, scaling every gradient by the
+    world size. For token-level losses (language models) the Trainer's own detection stays: it passes
+    the token count so that accumulation and DDP weight every token equally.
+    """
+    import transformers
 
+    base = getattr(transformers, options.trainer_class)
+
+    class CountingTrainer(base):
         throughput: ThroughputCallback | None = None
 
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
-            # Sequence-classification losses are per-batch means that ignore ``num_items_in_batch``;
-            # if the Trainer believed otherwise (any forward with **kwargs) it would multiply the loss
-            # by the number of processes under DDP, i.e. scale every gradient by the world size.
-            self.model_accepts_loss_kwargs = False
+            if not family.token_level_loss:
+                self.model_accepts_loss_kwargs = False
 
         def training_step(self, model, inputs, num_items_in_batch=None):
-            if self.throughput is not None and "labels" in inputs:
-                self.throughput.samples += int(inputs["labels"].shape[0]) * env.world_size()
+            if self.throughput is not None:
+                self.throughput.samples += family.batch_examples(inputs) * env.world_size()
             return super().training_step(model, inputs, num_items_in_batch)
 
     return CountingTrainer
@@ -97,46 +105,133 @@ def _last_checkpoint(folder: Path) -> str | None:
     return get_last_checkpoint(str(folder))
 
 
-def train(config: TrainConfig) -> dict:
+@dataclass(frozen=True)
+class Plan:
+    """What a run will do, decided from its :class:`TrainConfig` before any data or model is loaded."""
+
+    task: "Task"
+    family: "TaskFamily"
+    method: "MethodSpec"
+    ref: "ModelRef"
+    rank: int  # 0 for rankless methods (full, linear_probe)
+    resolved: Resolved
+
+
+#: ``--report-to`` integrations and the package each needs.
+REPORTERS = {"wandb": "wandb", "tensorboard": "tensorboard", "mlflow": "mlflow", "comet_ml": "comet_ml",
+             "clearml": "clearml", "trackio": "trackio"}
+
+
+def _check_report_to(name: str) -> None:
+    import importlib.util
+
+    if name not in REPORTERS:
+        raise ValueError(f"--report-to {name!r} is not supported; choose none, {', '.join(REPORTERS)}")
+    if importlib.util.find_spec(REPORTERS[name]) is None:
+        raise ValueError(f"--report-to {name} needs the '{REPORTERS[name]}' package: pip install {REPORTERS[name]}")
+
+
+def validate(config: TrainConfig, check_sources: bool = True) -> Plan:
+    """Check every argument and resolve names and numbers; loads nothing. Bad input raises ValueError
+    (or FileNotFoundError for a model folder that is not there) with one line naming the option.
+    ``check_sources``: also fail when the model or data needs the hub and the hub is switched off."""
+    from asymlora.methods import get_method
+    from asymlora.models import check_reachable, hub_hint, hub_offline, resolve_model
+    from asymlora.tasks import get_family, get_task
+
+    task = get_task(config.task)
+    family = get_family(task.family)
+    spec = get_method(config.method)
+    ref = resolve_model(config.model)
+    if spec.uses_rank and (isinstance(config.rank, bool) or not isinstance(config.rank, int) or config.rank < 1):
+        raise ValueError(f"--rank must be an integer >= 1 for method {spec.name!r} (got {config.rank!r})")
+    if config.threads is not None and config.threads < 1:
+        raise ValueError(f"--threads must be >= 1 (got {config.threads})")
+    for name in ("train_limit", "eval_limit", "eval_steps", "eval_batch_size", "logging_steps"):
+        value = getattr(config, name)
+        if value is not None and value < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1 (got {value}); leave it out for no limit")
+    if config.evals_per_run < 1:
+        raise ValueError(f"evals_per_run must be >= 1 (got {config.evals_per_run})")
+    if check_sources:
+        check_reachable(ref)
+    if check_sources and task.hub_dataset and config.data_dir is None and hub_offline():
+        raise ValueError(f"{hub_hint(f'task {task.name!r} ({task.hub_dataset})')}: pass a local copy with "
+                         "--data-dir (see docs/tasks.md for the layout)")
+    if config.report_to not in (None, "", "none"):
+        _check_report_to(config.report_to)
+    head = family.head_modules(ref, task)
+    if spec.kind == "linear_probe" and not head:
+        raise ValueError(f"linear_probe trains only a task head, and task {task.name!r} ({family.name}) has none")
+    resolved = resolve(config, task.hyper, ref.default_targets, head)
+    if spec.kind == "adapter":  # the adapter's own settings (alpha, dropout, targets) fail here, not after loading
+        spec.adapter_config(config.rank, resolved.alpha, config.dropout, resolved.targets, resolved.adapter_seed,
+                            resolved.head_modules)
+    return Plan(task, family, spec, ref, int(config.rank) if spec.uses_rank else 0, resolved)
+
+
+@contextlib.contextmanager
+def _sources_of(task, ref, config):
+    """Failures to reach the hub while loading data or a model become one UserError line with the fix;
+    a missing user data file too. Other failures stay bugs."""
+    from asymlora.errors import UserError
+    from asymlora.models import hub_hint
+
+    try:
+        yield
+    except FileNotFoundError as err:
+        raise UserError(str(err)) from err
+    except (OSError, ConnectionError) as err:
+        if ref.source == "hub" or (task.hub_dataset and config.data_dir is None):
+            what = f"model {ref.name!r}" if ref.source == "hub" else f"task {task.name!r} ({task.hub_dataset})"
+            raise UserError(f"{hub_hint(what)} ({type(err).__name__}); pass a local folder with --model or "
+                            "--data-dir") from err
+        raise
+
+
+def train(config: TrainConfig, plan: Plan | None = None) -> dict:
     """Run one fine-tuning and return the record written to ``<out>/metrics.json``.
 
-    Record keys: ``task, model, method, label, rank, seed, adapter_seed, main_metric, metrics``
+    Record keys: ``task, family, model, method, label, rank, seed, adapter_seed, main_metric, metrics``
     (headline), ``selection``, ``best_eval`` (step, epoch, metrics), ``final_eval``, ``test``,
     ``history``, ``trainable_params``, ``total_params`` (of the base model with its head, the
     denominator of ``trainable_percent``), ``trainable_percent``, ``samples_per_second`` (training
     steps only), ``trainer_samples_per_second`` (the Trainer's, includes evaluation), ``train_seconds``,
-    ``wall_seconds``, ``adapter_bytes``, ``world_size``, ``threads``, ``device``, ``versions``,
-    ``git_commit``, ``config`` (the TrainConfig) and ``resolved`` (the numbers used).
+    ``wall_seconds``, ``adapter_bytes``, ``preprocessing`` (what the family had to cut or skip),
+    ``world_size``, ``threads``, ``device``, ``versions``, ``git_commit``, ``config`` (the TrainConfig)
+    and ``resolved`` (the numbers used).
     """
     started = time.perf_counter()
-    from transformers import DataCollatorWithPadding, TrainingArguments, set_seed
+    plan = plan or validate(config)
+    from transformers import TrainingArguments, set_seed
 
-    from asymlora.methods import get_method, prepare
-    from asymlora.models import load_for_sequence_classification, load_tokenizer, resolve_model
-    from asymlora.tasks import get_task, limit, tokenize
+    from asymlora.methods import prepare
+    from asymlora.models import load_tokenizer
+    from asymlora.tasks import limit
+    from asymlora.tasks.families import greater_is_better
 
-    task = get_task(config.task)
-    spec = get_method(config.method)
-    ref = resolve_model(config.model)
-    rank = int(config.rank) if spec.uses_rank else 0
-    resolved = resolve(config, task.hyper, getattr(ref, "default_targets", ["query", "value"]), _head_modules(ref))
+    task, family, spec, ref, rank, resolved = plan.task, plan.family, plan.method, plan.ref, plan.rank, plan.resolved
     threads = env.set_threads(config.threads)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
 
     set_seed(config.seed)
-    splits = limit(task.load(config.data_dir, config.seed), config.train_limit, config.eval_limit, config.seed)
+    with _sources_of(task, ref, config):
+        splits = limit(task.load(config.data_dir, config.seed), config.train_limit, config.eval_limit, config.seed)
     for needed in ("train", "validation"):
         if needed not in splits:
             raise ValueError(f"task {task.name!r} has no {needed!r} split")
-    tokenizer = load_tokenizer(ref)
-    data = tokenize(splits, tokenizer, task, resolved.max_length)
+    with _sources_of(task, ref, config):
+        processor = load_tokenizer(ref)
+    prepared = family.preprocess(splits, processor, task, resolved.max_length)
+    data = prepared.splits
 
     global_batch = resolved.batch_size * config.grad_accum * env.world_size()
     steps_per_epoch = max(1, math.ceil(len(data["train"]) / global_batch))
     total_steps = int(config.max_steps) if config.max_steps else int(math.ceil(steps_per_epoch * resolved.epochs))
 
-    model = load_for_sequence_classification(ref, task.num_labels, seed=config.seed)
+    with _sources_of(task, ref, config):
+        model = family.load_model(ref, task, config.seed)
     total_params = _count(model)
     model = prepare(model, spec, rank=max(rank, 1), alpha=resolved.alpha, dropout=config.dropout,
                     targets=resolved.targets, seed=resolved.adapter_seed, head_modules=resolved.head_modules,
@@ -150,7 +245,11 @@ def train(config: TrainConfig) -> dict:
     else:
         strategy, eval_steps = "epoch", None
     main_key = f"eval_{task.main_metric}"
-    args = TrainingArguments(
+    options = family.trainer_options(task, processor, config)
+    args_class = TrainingArguments
+    if options.trainer_class == "Seq2SeqTrainer":
+        from transformers import Seq2SeqTrainingArguments as args_class
+    arguments = dict(
         output_dir=str(out / "checkpoints"),
         per_device_train_batch_size=resolved.batch_size,
         per_device_eval_batch_size=config.eval_batch_size or max(resolved.batch_size, 32),
@@ -172,24 +271,19 @@ def train(config: TrainConfig) -> dict:
         ddp_find_unused_parameters=False,
         use_cpu=not torch.cuda.is_available(),
     )
+    arguments.update(options.arguments)
+    args = args_class(**arguments)
 
-    def compute_metrics(prediction):
-        logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
-        logits = np.asarray(logits)
-        if task.is_regression:
-            logits = logits.reshape(-1)
-        return task.compute_metrics(logits, np.asarray(prediction.label_ids))
-
-    best = BestEvalCallback(model, main_key)
+    best = BestEvalCallback(model, main_key, greater_is_better(task.main_metric))
     throughput = ThroughputCallback()
     callbacks = [best, throughput]
     adalora = AdaLoRACallback(model) if spec.kind == "adalora" else None
     if adalora is not None:
         callbacks.append(adalora)
-    trainer = _make_trainer_class()(
+    trainer = _make_trainer_class(family, options)(
         model=model, args=args, train_dataset=data["train"], eval_dataset=data["validation"],
-        data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=compute_metrics,
-        callbacks=callbacks)
+        data_collator=family.collator(processor, model), compute_metrics=family.metrics_fn(task, processor),
+        preprocess_logits_for_metrics=options.preprocess_logits, callbacks=callbacks)
     trainer.throughput = throughput
 
     resume_from = _last_checkpoint(out / "checkpoints") if config.resume else None
@@ -210,7 +304,7 @@ def train(config: TrainConfig) -> dict:
                 if k.startswith(prefix + "_") and k[len(prefix) + 1:] in names}
 
     record = {
-        "task": task.name, "model": config.model, "method": spec.name, "label": spec.label, "kind": spec.kind,
+        "task": task.name, "family": family.name, "model": config.model, "method": spec.name, "label": spec.label, "kind": spec.kind,
         "rank": rank, "seed": config.seed, "adapter_seed": resolved.adapter_seed,
         "main_metric": task.main_metric,
         "metrics": strip(test, "test") if test is not None else strip(best.best["metrics"], "eval"),
@@ -229,6 +323,7 @@ def train(config: TrainConfig) -> dict:
         "train_steps": int(trainer.state.global_step), "train_examples": len(data["train"]),
         "eval_examples": len(data["validation"]), "test_examples": len(data["test"]) if "test" in data else 0,
         "train_loss": float(output.training_loss),
+        "preprocessing": prepared.notes,
         "train_seconds": train_seconds,
         "adalora_updates": adalora.calls if adalora is not None else None,
         "world_size": env.world_size(), "threads": threads, "device": env.device_name(),

@@ -1,0 +1,125 @@
+"""Causal language modelling on (prompt, response) pairs: instruction tuning, decoder-only summaries.
+
+Model: ``AutoModelForCausalLM`` (no fresh head: the LM head is pretrained and stays frozen).
+
+Preprocessing of one example, with ``T = max_length``::
+
+    prompt tokens p (with the tokenizer's BOS, if it adds one)   response tokens r + [EOS]
+    input_ids = p' + r'            labels = [-100] * len(p') + r'     (loss on the response only)
+
+If ``len(p) + len(r) > T`` the prompt keeps its LAST ``max(T - len(r), T // 2)`` tokens (its start is
+cut) and the response its first ``T - len(p')`` tokens (its end is cut). Nothing is dropped
+silently: ``notes`` counts the prompts and responses cut per split, and an example whose response is
+empty (before or after cutting) is skipped and counted.
+
+Loss: the model's mean over response tokens, so ``token_level_loss = True`` (the Trainer passes
+``num_items_in_batch``; gradient accumulation and DDP then weight every token equally).
+Scoring: the evaluation loss (main metric ``loss``, lower is better) and ``token_accuracy`` = 100 ·
+share of response tokens whose next-token argmax is right (computed from argmax ids, so the full
+``(batch, seq, vocab)`` logits are never accumulated).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from .base import PreparedData, TaskFamily, TrainerOptions, register_family
+
+IGNORE = -100
+
+
+def encode_pair(prompt_ids: list[int], response_ids: list[int], max_length: int) -> tuple[list[int], list[int], str]:
+    """``(input_ids, labels, what was cut)`` for one example; see the module docstring for the rule.
+
+    ``what`` is ``""``, ``"prompt"``, ``"response"``, ``"both"`` or ``"empty"`` (no response left)."""
+    if not response_ids:
+        return [], [], "empty"
+    p, r = list(prompt_ids), list(response_ids)
+    cut = set()
+    if len(p) + len(r) > max_length:
+        keep_prompt = min(len(p), max(max_length - len(r), max_length // 2))
+        if keep_prompt < len(p):
+            p = p[len(p) - keep_prompt:]
+            cut.add("prompt")
+        if len(p) + len(r) > max_length:
+            r = r[:max_length - len(p)]
+            cut.add("response")
+    if not r:
+        return [], [], "empty"
+    what = "both" if len(cut) == 2 else (cut.pop() if cut else "")
+    return p + r, [IGNORE] * len(p) + r, what
+
+
+class CausalLM(TaskFamily):
+    name = "causal_lm"
+    description = "prompt -> response; AutoModelForCausalLM; loss on response tokens; eval loss, token accuracy"
+    token_level_loss = True
+
+    def load_model(self, ref, task, seed):
+        import torch
+        from transformers import AutoConfig, AutoModelForCausalLM
+
+        from asymlora.models import load_tokenizer, model_path
+
+        path = model_path(ref)
+        config = AutoConfig.from_pretrained(path)
+        if getattr(config, "pad_token_id", None) is None:
+            config.pad_token_id = load_tokenizer(ref).pad_token_id
+        with torch.random.fork_rng(devices=[]):  # any weight missing from the folder is drawn from `seed`
+            torch.manual_seed(int(seed))
+            return AutoModelForCausalLM.from_pretrained(path, config=config)
+
+    def preprocess(self, splits, processor, task, max_length):
+        import datasets
+
+        eos = processor.eos_token_id
+        notes: dict[str, dict[str, int]] = {}
+        out = {}
+        for split, ds in splits.items():
+            counts: Counter = Counter()
+            rows = {"input_ids": [], "attention_mask": [], "labels": []}
+            for row in ds:
+                prompt, response = task.pair(row)
+                p = processor(prompt, add_special_tokens=True)["input_ids"]
+                r = processor(str(response).strip(), add_special_tokens=False)["input_ids"]
+                ids, labels, what = encode_pair(p, r + ([eos] if r and eos is not None else []), max_length)
+                counts[what or "kept"] += 1
+                if what == "empty":
+                    continue
+                rows["input_ids"].append(ids)
+                rows["attention_mask"].append([1] * len(ids))
+                rows["labels"].append(labels)
+            if not rows["input_ids"]:
+                raise ValueError(f"task {task.name!r}: split {split!r} has no example with a non-empty response")
+            notes[split] = {"examples": len(ds), "skipped_empty_response": counts["empty"],
+                            "prompt_cut": counts["prompt"] + counts["both"],
+                            "response_cut": counts["response"] + counts["both"]}
+            out[split] = datasets.Dataset.from_dict(rows)
+        return PreparedData(datasets.DatasetDict(out), {"truncation": notes, "max_length": max_length})
+
+    def collator(self, processor, model):
+        from transformers import DataCollatorForSeq2Seq
+
+        return DataCollatorForSeq2Seq(processor, padding=True, label_pad_token_id=IGNORE)
+
+    def trainer_options(self, task, processor, config):
+        def argmax_ids(logits, labels):
+            logits = logits[0] if isinstance(logits, tuple) else logits
+            return logits.argmax(dim=-1)
+
+        return TrainerOptions(preprocess_logits=argmax_ids)
+
+    def metrics_fn(self, task, processor):
+        def compute(prediction):
+            predicted = np.asarray(prediction.predictions)[:, :-1]
+            labels = np.asarray(prediction.label_ids)[:, 1:]
+            mask = labels != IGNORE
+            total = int(mask.sum())
+            return {"token_accuracy": 100.0 * float((predicted[mask] == labels[mask]).sum()) / max(total, 1)}
+
+        return compute
+
+
+CAUSAL_LM = register_family(CausalLM())

@@ -1,0 +1,74 @@
+"""Image classification (ViT and other transformers vision models).
+
+Model: ``AutoModelForImageClassification`` with ``task.num_labels`` outputs; head = the model's
+classifier modules. Preprocessing is lazy (``Dataset.with_transform``): each batch's images (the
+task's ``image_field``: PIL images or arrays) are converted to RGB and passed through the model's
+image processor (resize + normalise) into ``pixel_values``, so large image sets are never held as
+tensors. Loss: per-example cross-entropy, ``token_level_loss = False``. Scoring: the task's metric
+suite over the logits (accuracy).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import PreparedData, TaskFamily, TrainerOptions, register_family
+from .sequence_classification import SequenceClassification
+
+
+def to_rgb(image):
+    """A PIL image in RGB mode (arrays are taken as 8-bit grey or RGB)."""
+    from PIL import Image
+
+    if not isinstance(image, Image.Image):
+        image = Image.fromarray(np.asarray(image, dtype=np.uint8))
+    return image.convert("RGB")
+
+
+class ImageClassification(TaskFamily):
+    name = "image_classification"
+    description = "image -> class; AutoModelForImageClassification; accuracy"
+    token_level_loss = False
+
+    def load_model(self, ref, task, seed):
+        from asymlora.models import load_for_sequence_classification
+
+        return load_for_sequence_classification(ref, task.num_labels, seed=seed)
+
+    def head_modules(self, ref, task):
+        return list(ref.head)
+
+    def preprocess(self, splits, processor, task, max_length):
+        import datasets
+
+        field = task.image_field
+
+        def transform(batch):
+            pixels = processor(images=[to_rgb(im) for im in batch[field]], return_tensors="pt")["pixel_values"]
+            return {"pixel_values": pixels, "labels": batch["label"]}
+
+        out = {}
+        for split, ds in splits.items():
+            missing = [c for c in (field, "label") if c not in ds.column_names]
+            if missing:
+                raise ValueError(f"split {split!r} of task {task.name!r} lacks column(s) {missing}")
+            out[split] = ds.with_transform(transform)
+        return PreparedData(datasets.DatasetDict(out))
+
+    def collator(self, processor, model):
+        import torch
+
+        def collate(rows):
+            return {"pixel_values": torch.stack([r["pixel_values"] for r in rows]),
+                    "labels": torch.tensor([int(r["labels"]) for r in rows])}
+
+        return collate
+
+    def trainer_options(self, task, processor, config):
+        # the transform needs the raw image column, which the Trainer would otherwise drop
+        return TrainerOptions(arguments={"remove_unused_columns": False})
+
+    metrics_fn = SequenceClassification.metrics_fn  # logits -> the task's metric suite
+
+
+IMAGE_CLASSIFICATION = register_family(ImageClassification())
