@@ -1,7 +1,6 @@
 """Factor initialisers: shapes, orthonormality, reproducibility, Haar sign convention, svd subspace."""
 
 import json
-import math
 from pathlib import Path
 
 import pytest

@@ -9,7 +9,7 @@ Hashes are SHA-256 of a tensor's raw bytes, row-major, native dtype, on the CPU.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn

@@ -37,6 +37,13 @@ from asymlora.adapters.merged import atomic_folder, merged_state_dict, save_merg
 from asymlora.adapters.recipe import stored_by_default
 from asymlora.atomic import atomic_write_bytes, atomic_write_text
 
+__all__ = [
+    "CONFIG_FILE", "FORMAT_NAME", "FORMAT_VERSION", "WEIGHTS_FILE", "AdapterFile", "AdapterMeta", "FrozenFactor",
+    "ModuleEntry", "adapter_file", "assign_tensors", "atomic_folder", "fingerprint", "load_adapter",
+    "merged_state_dict", "pretrained_weight", "read_adapter", "read_json", "read_safetensors", "safetensors_bytes",
+    "save_adapter", "save_merged", "saved_module_parameters", "tensor_sha256",
+]
+
 
 def _suffix_match(name: str, suffix: str) -> bool:
     return name == suffix or name.endswith("." + suffix)
