@@ -35,6 +35,8 @@ def trained(path, value_seed, **fields):
 def test_combined_delta_is_the_weighted_sum_of_deltas(tiny, train):
     fields = {"train": train} if train == "B" else {"train": "A", "init_A": "zero", "init_B": "orthonormal"}
     models = [trained(tiny, i, **fields) for i in range(3)]
+    before = [{n: (m.A.detach().clone(), m.B.detach().clone(), m.base.weight.detach().clone())
+               for n, m in adapted_modules(model).items()} for model in models]
     result = combine(models, WEIGHTS)
     assert result is not models[0]
     for name, module in adapted_modules(result).items():
@@ -46,8 +48,12 @@ def test_combined_delta_is_the_weighted_sum_of_deltas(tiny, train):
         w0 = pretrained_weight(adapted_modules(models[0])[name])
         expected = w0 + sum(w * adapted_modules(m)[name].delta_weight() for w, m in zip(WEIGHTS, models))
         torch.testing.assert_close(module.base.weight, expected, atol=1e-6, rtol=0)
-    # the inputs are left alone
-    assert not any(m.merged for model in models for m in adapted_modules(model).values())
+    # the inputs are left alone: same factors and base weights, bit for bit, still unmerged
+    for model, saved in zip(models, before):
+        for name, module in adapted_modules(model).items():
+            assert not module.merged
+            for tensor, original in zip((module.A, module.B, module.base.weight), saved[name]):
+                assert torch.equal(tensor, original)
 
 
 def test_combine_from_folders_equals_combine_from_models(tiny, tmp_path):

@@ -19,12 +19,6 @@ def test_invalid_fields_name_the_field_and_choices(field, value, words):
     assert words in str(err.value)
 
 
-def test_defaults_are_the_papers_method():
-    cfg = AdapterConfig()
-    assert (cfg.train, cfg.init_A, cfg.init_B) == ("B", "orthonormal", "zero")
-    assert cfg.frozen() == ("A",) and cfg.trained == ("B",)
-
-
 def test_scaling_and_rank_pattern():
     cfg = AdapterConfig(rank=8, alpha=16, rank_pattern={"value": 4, r"layer\.1\..*query": 2})
     assert cfg.scaling(8) == 2.0

@@ -27,7 +27,8 @@ import torch
 from torch import nn
 
 from asymlora.adapters.inject import adapted_modules
-from asymlora.adapters.io import AdapterFile, adapter_file, assign_tensors, load_adapter, read_adapter
+from asymlora.adapters.adapter_file import AdapterFile, read_adapter
+from asymlora.adapters.io import adapter_file, assign_tensors, load_adapter
 
 
 def adapter_state(adapter) -> AdapterFile:
@@ -39,11 +40,6 @@ def adapter_state(adapter) -> AdapterFile:
     raise TypeError(f"an adapter must be a model with asymlora adapters or an adapter folder, not {type(adapter).__name__}")
 
 
-def _describe_frozen(frozen: dict) -> str:
-    recipe = frozen.get("recipe")
-    return f"{recipe['init']}, seed {recipe['seed']}" if recipe else "stored tensor"
-
-
 def check_shared_frozen(states: Sequence[AdapterFile], allowed_train: str = "AB") -> None:
     """Raise ValueError unless every adapter has the same modules, shapes, ranks, scalings and
     trained factor, trains one factor only (one of ``allowed_train``), and has bit-identical
@@ -51,33 +47,33 @@ def check_shared_frozen(states: Sequence[AdapterFile], allowed_train: str = "AB"
     first = states[0].meta
     for index, state in enumerate(states[1:], start=1):
         meta = state.meta
-        if list(meta["modules"]) != list(first["modules"]):
-            differing = sorted(set(meta["modules"]) ^ set(first["modules"])) or list(meta["modules"])
+        if list(meta.modules) != list(first.modules):
+            differing = sorted(set(meta.modules) ^ set(first.modules)) or list(meta.modules)
             raise ValueError(f"adapters 0 and {index} adapt different modules (first difference: {differing[0]!r})")
-        if sorted(meta["modules_to_save"]) != sorted(first["modules_to_save"]):
+        if sorted(meta.modules_to_save) != sorted(first.modules_to_save):
             raise ValueError(f"adapters 0 and {index} save different modules_to_save parameters")
-    for name, entry in first["modules"].items():
-        if entry["trained"] == "AB":
+    for name, entry in first.modules.items():
+        if entry.trained == "AB":
             raise ValueError(f"module {name!r} trains both factors (LoRA): LoRA factors do not combine exactly, "
                              f"since Σ wᵢ Bᵢ Aᵢ ≠ (Σ wᵢ Bᵢ)(Σ wᵢ Aᵢ); only adapters that share a frozen factor do")
-        if entry["trained"] not in allowed_train:
-            raise ValueError(f"module {name!r} trains {entry['trained']}; this needs adapters that train "
+        if entry.trained not in allowed_train:
+            raise ValueError(f"module {name!r} trains {entry.trained}; this needs adapters that train "
                              f"{' or '.join(allowed_train)} only")
         for index, state in enumerate(states[1:], start=1):
-            other = state.meta["modules"][name]
+            other = state.meta.modules[name]
             for key in ("shape", "rank", "trained"):
-                if other[key] != entry[key]:
+                if getattr(other, key) != getattr(entry, key):
                     raise ValueError(f"adapters 0 and {index} differ at module {name!r}: {key} "
-                                     f"{entry[key]} vs {other[key]}")
-            if not math.isclose(other["scaling"], entry["scaling"], rel_tol=1e-12):
+                                     f"{getattr(entry, key)} vs {getattr(other, key)}")
+            if not math.isclose(other.scaling, entry.scaling, rel_tol=1e-12):
                 raise ValueError(f"adapters 0 and {index} differ at module {name!r}: scaling "
-                                 f"{entry['scaling']} vs {other['scaling']}")
-            for factor, frozen in entry["frozen"].items():
-                theirs = other["frozen"][factor]
-                if theirs["sha256"] != frozen["sha256"]:
+                                 f"{entry.scaling} vs {other.scaling}")
+            for factor, frozen in entry.frozen.items():
+                theirs = other.frozen[factor]
+                if theirs.sha256 != frozen.sha256:
                     raise ValueError(
                         f"adapters 0 and {index} have different frozen {factor} in module {name!r} "
-                        f"({_describe_frozen(frozen)} vs {_describe_frozen(theirs)}): they do not combine exactly "
+                        f"({frozen.describe()} vs {theirs.describe()}): they do not combine exactly "
                         f"(like LoRA factors, a sum of products is not a product of sums); train them from the "
                         f"same frozen factor (same init and seed)")
 
@@ -122,10 +118,7 @@ def combine(adapters: Sequence, weights: Sequence[float], base: nn.Module | None
     states = [adapter_state(a) for a in adapters]
     check_shared_frozen(states)
     meta = states[0].meta
-    keys = [f"{name}.{f}" for name, entry in meta["modules"].items() for f in entry["trained"]]
-    keys += list(meta["modules_to_save"])
-    combined = weighted_sum(states, weights, keys)
+    combined = weighted_sum(states, weights, meta.trained_keys() + list(meta.modules_to_save))
     model = _result_model(adapters[0], base)
-    assign_tensors(model, combined, {"modules": {n: {"scaling": e["scaling"]} for n, e in meta["modules"].items()},
-                                     "modules_to_save": meta["modules_to_save"]})
+    assign_tensors(model, combined, meta.modules_to_save, {n: e.scaling for n, e in meta.modules.items()})
     return model

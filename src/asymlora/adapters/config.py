@@ -1,6 +1,6 @@
 """AdapterConfig: the validated recipe of an asymmetric low-rank adapter.
 
-An adapter adds ``s · B A`` to a frozen weight ``W0`` (PAPER.md section 1):
+An adapter adds ``s · B A`` to a frozen weight ``W0``:
 
     y = W0 x + s · B (A · drop(x)),   A: r × d_in,  B: d_out × r,
     s = alpha / r            (or alpha / sqrt(r) with rsLoRA)

@@ -1,7 +1,7 @@
 """Dropout masks that are regenerated from a seed instead of being stored.
 
 The memory-lean backward of a frozen-A adapter (:mod:`asymlora.adapters.linear`) keeps only an
-integer seed per call and draws the same mask again in backward. The mask source must therefore
+integer seed per call (from the layer's :class:`~asymlora.adapters.mask_stream.MaskStream`) and draws the same mask again in backward. The mask source must therefore
 be a pure function of ``(seed, shape, p, device)``, and cheap: it runs twice per adapted module
 and step.
 
@@ -32,9 +32,6 @@ import warnings
 
 import numpy as np
 import torch
-
-# The CSR matrix below is built and multiplied once per call; torch warns that CSR is "beta".
-warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
 
 _SPARSE_DTYPES = (torch.float32, torch.float64)
 
@@ -103,9 +100,25 @@ def project_dropped(x: torch.Tensor, A: torch.Tensor, seed: int, p: float) -> to
     rows = positions // width                                   # sorted, since positions are
     row_starts = np.searchsorted(rows, np.arange(rows_count + 1))
     flat = torch.from_numpy(positions)
-    dropped = torch.sparse_csr_tensor(torch.from_numpy(row_starts), torch.from_numpy(positions - rows * width),
-                                      x.reshape(-1)[flat], size=(rows_count, width), check_invariants=False)
+    dropped = _csr(torch.from_numpy(row_starts), torch.from_numpy(positions - rows * width), x.reshape(-1)[flat],
+                   (rows_count, width))
     return torch.nn.functional.linear(x, A) - dropped @ A.t()
+
+
+_CSR_WARNED = False
+
+
+def _csr(row_starts, columns, values, size) -> torch.Tensor:
+    """A CSR matrix. torch warns once per process that CSR support is "beta"; that one warning is
+    silenced here, locally (no process-wide filter is installed)."""
+    global _CSR_WARNED
+    if _CSR_WARNED:
+        return torch.sparse_csr_tensor(row_starts, columns, values, size=size, check_invariants=False)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+        matrix = torch.sparse_csr_tensor(row_starts, columns, values, size=size, check_invariants=False)
+    _CSR_WARNED = True
+    return matrix
 
 
 def zero_dropped(tensor: torch.Tensor, seed: int, p: float, inplace: bool = False) -> torch.Tensor:
@@ -129,7 +142,3 @@ def apply_mask(tensor: torch.Tensor, keep: torch.Tensor, p: float) -> torch.Tens
     """``tensor ⊙ keep / (1 − p)``: inverted dropout with a given keep-mask (a new tensor)."""
     return torch.where(keep, tensor * keep_scale(p), torch.zeros((), dtype=tensor.dtype, device=tensor.device))
 
-
-def draw_seed() -> int:
-    """A fresh mask seed from torch's global CPU generator (so ``torch.manual_seed`` fixes it)."""
-    return int(torch.randint(0, 2**62, (1,)).item())

@@ -1,11 +1,12 @@
 """Factor initialisers: a registry ``name -> function(FactorRequest) -> tensor``.
 
 A factor is either ``A`` (shape ``r × d_in``, reads the input) or ``B`` (shape ``d_out × r``,
-writes the output). Every draw comes from a CPU ``torch.Generator`` seeded from
-``(config seed, module name, factor)`` (:func:`factor_seed`), so a frozen factor is reproducible
-on any machine and never needs to be stored.
+writes the output). Every random draw comes from a CPU ``torch.Generator`` seeded from
+``(config seed, module name, factor)`` (:func:`factor_seed`), so a frozen factor drawn by a
+random initialiser is a pure function of its recipe and need not be stored in an adapter file
+(:mod:`asymlora.adapters.recipe` says which initialisers are kept as recipes and why).
 
-Names (PAPER.md section 2):
+Names:
 
 ========================  =======================================================================
 ``orthonormal``           Haar-random: QR of a seeded Gaussian ``G`` (``n × r``), sign-corrected by
@@ -22,7 +23,9 @@ Names (PAPER.md section 2):
 ``dependent_cols``        rank one, every column equal to one random vector: the factor reads only
                           the sum of its input's coordinates (the all-ones direction).
 ``svd``                   top-r singular vectors of the PRETRAINED weight ``W0 = U S Vᵀ``:
-                          ``A = V[:, :r]ᵀ`` (right), ``B = U[:, :r]`` (left).
+                          ``A = V[:, :r]ᵀ`` (right), ``B = U[:, :r]`` (left), each pair's sign
+                          fixed so that the largest-magnitude entry of ``u_i`` is positive (the
+                          same flip applied to ``v_i``, so ``U S Vᵀ`` is unchanged).
 ========================  =======================================================================
 
 The two rank-one initialisers are deliberately ill-conditioned (the paper's ablation shows
@@ -173,15 +176,48 @@ def svd(request: FactorRequest) -> torch.Tensor:
     if request.weight is None:
         raise ValueError(f"module {request.module_name!r}: the svd initialiser needs the pretrained weight")
     _check_rank(request, "svd")
+    left, right_t = signed_svd(request.weight)
+    if request.factor == "A":
+        return right_t[: request.rank].to(torch.float32).contiguous()
+    return left[:, : request.rank].to(torch.float32).contiguous()
+
+
+def signed_svd(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(U, Vᵀ)`` of ``W = U S Vᵀ`` (float64, reduced), each singular pair's sign made unique.
+
+    LAPACK returns ``(u_i, v_i)`` or ``(−u_i, −v_i)`` depending on the library and the machine;
+    flipping both so that the largest-magnitude entry of ``u_i`` is positive removes that freedom
+    (ties between entries of equal magnitude aside).
+    """
+    left, _, right_t = torch.linalg.svd(weight.to(torch.float64), full_matrices=False)
+    pivot = left.abs().argmax(dim=0)
+    signs = torch.sign(left.gather(0, pivot.unsqueeze(0)).squeeze(0))
+    signs[signs == 0] = 1.0
+    return left * signs, right_t * signs.unsqueeze(1)
+
+
+def _legacy_svd(request: FactorRequest) -> torch.Tensor:
+    """The ``svd`` initialiser of adapter-file format 1: LAPACK's signs, not normalised."""
+    if request.weight is None:
+        raise ValueError(f"module {request.module_name!r}: the svd initialiser needs the pretrained weight")
+    _check_rank(request, "svd")
     left, _, right_t = torch.linalg.svd(request.weight.to(torch.float64), full_matrices=False)
     if request.factor == "A":
         return right_t[: request.rank].to(torch.float32).contiguous()
     return left[:, : request.rank].to(torch.float32).contiguous()
 
 
+#: Initialisers a configuration may no longer choose but an older adapter file may name.
+LEGACY_INITIALISERS: dict[str, Initialiser] = {"svd_format1": _legacy_svd}
+#: Initialisers that read the pretrained weight.
+NEEDS_WEIGHT = frozenset({"svd", "svd_format1"})
+
+
 def initialise(name: str, request: FactorRequest) -> torch.Tensor:
-    """Run one registered initialiser and check the shape it returns."""
-    tensor = INITIALISERS[name](request)
+    """Run one registered (or legacy) initialiser and check the shape it returns."""
+    if name not in INITIALISERS and name not in LEGACY_INITIALISERS:
+        raise ValueError(f"unknown initialiser {name!r}; known: {', '.join(sorted(INITIALISERS))}")
+    tensor = (INITIALISERS.get(name) or LEGACY_INITIALISERS[name])(request)
     if tuple(tensor.shape) != tuple(request.shape):
         raise AssertionError(f"initialiser {name!r} returned {tuple(tensor.shape)}, expected {request.shape}")
     return tensor.to(torch.float32)

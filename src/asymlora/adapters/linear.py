@@ -1,6 +1,6 @@
 """The adapted linear layer: a frozen weight plus an asymmetric low-rank update.
 
-Data flow (PAPER.md section 1; ``s = alpha / r``)::
+Data flow (``s = alpha / r``)::
 
             x (…, d_in) ───────────────► base: W0 x + b ──────────────┐
              │                                                        (+) ──► y (…, d_out)
@@ -11,14 +11,15 @@ Data flow (PAPER.md section 1; ``s = alpha / r``)::
 
 Exactly one of three trainings (``AdapterConfig.train``):
 
-* ``"B"``  — the paper's method ``\\hat B_0 A_rand``: A is a frozen buffer (random orthonormal
-  rows by default), B a parameter initialised at zero. Half of LoRA's parameters for square layers.
-* ``"A"``  — ``B_rand \\hat A_0``: B is frozen (orthonormal columns), A trained from zero.
-* ``"AB"`` — LoRA, ``\\hat B_0 \\hat A_km``: both trained.
+* ``"B"``  — A is a frozen buffer (random orthonormal rows by default), B a parameter
+  initialised at zero. Half of LoRA's parameters for square layers.
+* ``"A"``  — B is frozen (orthonormal columns), A trained from zero.
+* ``"AB"`` — LoRA: both trained.
 
 A frozen factor is a registered **buffer**, never a ``Parameter``: no optimiser, ``requires_grad``
-toggle or adapter switch can make it trainable. It is regenerated from
-``(seed, module name, init, shape)`` (:mod:`asymlora.adapters.init`).
+toggle or adapter switch can make it trainable. Every factor is drawn from its
+:class:`~asymlora.adapters.recipe.Recipe` ``(init, seed, module name, factor, shape)``; the
+frozen factors' recipes are kept in ``recipes``.
 
 Memory-lean backward with A frozen (:class:`FrozenAProjection`). With ``z = s · B u``,
 ``u = A · drop(x)`` (r values per token) and upstream gradient ``g = ∂L/∂z``::
@@ -29,21 +30,32 @@ Memory-lean backward with A frozen (:class:`FrozenAProjection`). With ``z = s ·
 so the function saves ``u`` and an integer seed that regenerates the mask
 (:mod:`asymlora.adapters.dropout`), never a ``d_in``-wide tensor. PEFT's layer saves the dropped
 input (``d_in`` wide) and, on the CPU, the dropout noise (``d_in`` wide, fp32) for every call.
+The seeds come from the layer's own :class:`~asymlora.adapters.mask_stream.MaskStream`, never
+from torch's global generator; every training path with dropout uses them (so a forward run
+without grad and its recomputation under activation checkpointing draw the same mask).
 
 Merging is exact and reversible: the delta ``s · B A`` is computed in fp32 and cast once; the few
-entries where ``(merged - delta)`` would not round back to the original weight are remembered, so
-:meth:`AdaptedLinear.unmerge` restores ``W0`` bit for bit.
+entries where ``(merged - delta)`` would not round back to the original weight are remembered
+(int32 positions and their values, or a copy of the whole weight when that is smaller), so
+:meth:`AdaptedLinear.unmerge` restores ``W0`` bit for bit. ``merge`` records the version counters
+of the trained factors and of the base weight; ``unmerge`` refuses when either changed since,
+and a backward through a merged layer whose factors require grad raises (the merged layer
+computes without the factors, so they would silently get no gradient).
 """
 
 from __future__ import annotations
+
+import copy
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from asymlora.adapters.config import AdapterConfig
-from asymlora.adapters.dropout import draw_seed, keep_scale, project_dropped, zero_dropped
-from asymlora.adapters.init import FactorRequest, initialise, make_generator
+from asymlora.adapters.dropout import keep_scale, project_dropped, zero_dropped
+from asymlora.adapters.init import factor_seed
+from asymlora.adapters.mask_stream import MaskStream
+from asymlora.adapters.recipe import Recipe
 
 
 # ---------------------------------------------------------------------------- linear layouts
@@ -108,13 +120,79 @@ class FrozenAProjection(torch.autograd.Function):
         return grad_x, None, grad_B, None, None, None
 
 
+class MergedGuard(torch.autograd.Function):
+    """Identity on the merged layer's output whose backward raises: training through a merged
+    layer would give its factors no gradient (they are folded into the base weight)."""
+
+    @staticmethod
+    def forward(ctx, result, name: str, *factors):
+        ctx.name = name
+        return result.clone()
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        raise RuntimeError(f"module {ctx.name!r} is merged: backward through a merged adapter cannot train its "
+                           f"factors; call unmerge() before training")
+
+
+class UnmergeRecord:
+    """What :meth:`AdaptedLinear.unmerge` needs beyond the factors to restore ``W0`` bit for bit.
+
+    Either the flat positions (int32 when the weight has fewer than 2³¹ entries) and original
+    values of the entries where ``(W0 + Δ) − Δ`` does not round back to ``W0``, or, when that
+    would take more bytes, a copy of ``W0`` itself. ``watched`` are the trained factors and the
+    base weight, ``versions`` their version counters right after the merge (every in-place change,
+    an optimiser step included, bumps a tensor's counter).
+    """
+
+    def __init__(self, index: torch.Tensor | None, value: torch.Tensor | None, original: torch.Tensor | None):
+        self.index, self.value, self.original = index, value, original
+        self.watched: tuple[torch.Tensor, ...] = ()
+        self.versions: tuple[int, ...] = ()
+        self.stale = False
+
+    def watch(self, tensors) -> None:
+        self.watched = tuple(tensors)
+        self.versions = tuple(t._version for t in self.watched)
+
+    def changed(self) -> bool:
+        return self.stale or tuple(t._version for t in self.watched) != self.versions
+
+    def __deepcopy__(self, memo) -> "UnmergeRecord":
+        """A copied module's record watches the copied tensors (whose counters start afresh)."""
+        new = UnmergeRecord(*(copy.deepcopy(t, memo) for t in (self.index, self.value, self.original)))
+        new.watch(copy.deepcopy(t, memo) for t in self.watched)
+        new.stale = self.changed()
+        return new
+
+    @classmethod
+    def of(cls, weight: torch.Tensor, wrong: torch.Tensor) -> "UnmergeRecord":
+        index_dtype = torch.int32 if weight.numel() < 2**31 else torch.int64
+        index_bytes = torch.empty((), dtype=index_dtype).element_size()
+        if wrong.numel() * (index_bytes + weight.element_size()) >= weight.numel() * weight.element_size():
+            return cls(None, None, weight.detach().clone())
+        return cls(wrong.to(index_dtype), weight.reshape(-1)[wrong].clone(), None)
+
+    def restore(self, restored: torch.Tensor) -> torch.Tensor:
+        """``restored`` (the weight minus the delta) with the remembered entries put back."""
+        if self.original is not None:
+            return self.original.to(restored.device, copy=True)
+        restored.reshape(-1)[self.index.to(restored.device, torch.long)] = self.value.to(restored.device)
+        return restored
+
+    def nbytes(self) -> int:
+        tensors = [t for t in (self.index, self.value, self.original) if t is not None]
+        return sum(t.numel() * t.element_size() for t in tensors)
+
+
 # ---------------------------------------------------------------------------- the layer
 class AdaptedLinear(nn.Module):
     """A linear layer (``nn.Linear`` or ``Conv1D``) with an asymmetric low-rank adapter.
 
     Attributes: ``base`` (the wrapped layer, frozen), ``A`` (r × d_in), ``B`` (d_out × r) — each a
-    Parameter if trained, else a buffer — ``rank``, ``scaling``, ``dropout``, ``train``,
-    ``merged``, ``active``, ``name``, ``recipes`` (``{factor: recipe}`` for frozen factors).
+    Parameter if trained, else a buffer — ``rank``, ``scaling``, ``dropout``, ``train_mode``,
+    ``merged``, ``active``, ``name``, ``recipes`` (``{factor: Recipe}`` for frozen factors with a
+    recipe; an imported frozen factor has none) and ``masks`` (the dropout-mask seed stream).
     """
 
     def __init__(self, base: nn.Module, name: str, config: AdapterConfig):
@@ -131,23 +209,20 @@ class AdaptedLinear(nn.Module):
         self.train_mode = config.train
         self.merged = False
         self.active = True
-        needs_weight = "svd" in (config.init_A, config.init_B)
-        cpu_weight = weight.detach().to("cpu", torch.float32) if needs_weight else None
         shapes = {"A": (self.rank, d_in), "B": (d_out, self.rank)}
         inits = {"A": config.init_A, "B": config.init_B}
-        self.recipes: dict[str, dict] = {}
-        for factor in "AB":
-            request = FactorRequest(factor, shapes[factor], make_generator(config.seed, name, factor),
-                                    cpu_weight, name)
-            tensor = initialise(inits[factor], request).to(weight.device)
+        built = {f: Recipe.build(inits[f], config.seed, name, f, shapes[f]) for f in "AB"}
+        cpu_weight = weight.detach().to("cpu", torch.float32) if any(r.needs_weight for r in built.values()) else None
+        self.recipes: dict[str, Recipe] = {}
+        for factor, recipe in built.items():
+            tensor = recipe.regenerate(cpu_weight).to(weight.device)
             if factor in config.train:
                 self.register_parameter(factor, nn.Parameter(tensor))
             else:
                 self.register_buffer(factor, tensor)
-                self.recipes[factor] = {"init": inits[factor], "seed": config.seed, "module": name,
-                                        "factor": factor, "shape": list(shapes[factor]), "dtype": "float32"}
-        self.register_buffer("_unmerge_index", None, persistent=False)
-        self.register_buffer("_unmerge_value", None, persistent=False)
+                self.recipes[factor] = recipe
+        self.masks = MaskStream(factor_seed(config.seed, name, "mask"))
+        self._unmerge: UnmergeRecord | None = None
 
     # -------------------------------------------------------------- protocol
     @property
@@ -171,18 +246,33 @@ class AdaptedLinear(nn.Module):
     def delta(self, x: torch.Tensor) -> torch.Tensor:
         """``s · B (A · drop(x))`` for x (…, d_in), computed in the factors' dtype."""
         x = x.to(self.A.dtype)
-        dropping = self.training and self.dropout > 0
-        if self.train_mode == "B" and dropping and torch.is_grad_enabled():
-            return FrozenAProjection.apply(x, self.A, self.B, self.scaling, self.dropout, draw_seed())
-        if dropping:
-            x = F.dropout(x, self.dropout, training=True)
-        return F.linear(F.linear(x, self.A), self.B) * self.scaling
+        if not (self.training and self.dropout > 0):
+            return F.linear(F.linear(x, self.A), self.B) * self.scaling
+        seed = self.masks.next_seed()
+        if self.train_mode == "B" and torch.is_grad_enabled():
+            return FrozenAProjection.apply(x, self.A, self.B, self.scaling, self.dropout, seed)
+        dropped = zero_dropped(x, seed, self.dropout) * keep_scale(self.dropout)
+        return F.linear(F.linear(dropped, self.A), self.B) * self.scaling
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         result = self.base(x)
-        if self.merged or not self.active:
+        if self.merged:
+            trained = [p for p in self.adapter_params().values() if p.requires_grad]
+            if trained and torch.is_grad_enabled():
+                return MergedGuard.apply(result, self.name, *trained)
+            return result
+        if not self.active:
             return result
         return result + self.delta(x).to(result.dtype)
+
+    # -------------------------------------------------------------- mask stream
+    def mask_state(self) -> dict:
+        """The dropout-mask stream's state, ``{"base": int, "calls": int}`` (JSON-serialisable)."""
+        return self.masks.state()
+
+    def load_mask_state(self, state: dict) -> None:
+        """Continue the dropout-mask stream from :meth:`mask_state` (e.g. when resuming a run)."""
+        self.masks.load_state(state)
 
     # -------------------------------------------------------------- merging
     def delta_weight(self) -> torch.Tensor:
@@ -202,23 +292,52 @@ class AdaptedLinear(nn.Module):
         delta = self._delta_in_layout().to(weight.device)
         merged = (weight.float() + delta).to(weight.dtype)
         restored = (merged.float() - delta).to(weight.dtype)
-        wrong = (restored != weight).reshape(-1).nonzero().squeeze(1)
-        self._unmerge_index = wrong
-        self._unmerge_value = weight.reshape(-1)[wrong].clone()
+        record = UnmergeRecord.of(weight, (restored != weight).reshape(-1).nonzero().squeeze(1))
         weight.copy_(merged)
+        record.watch([*self.adapter_params().values(), weight])
+        self._unmerge = record
         self.merged = True
+
+    def _check_unchanged(self, action: str) -> None:
+        if self._unmerge.changed():
+            raise RuntimeError(
+                f"module {self.name!r}: the trained factors or the base weight changed in place since merge() "
+                f"(an optimiser step or an edit on a merged model), so {action} cannot restore the pretrained "
+                f"weight; unmerge before changing the adapter, or reload the base model")
+
+    @torch.no_grad()
+    def pretrained_weight(self) -> torch.Tensor:
+        """``W0`` as a (d_out × d_in) tensor in the base weight's dtype and device.
+
+        When merged, ``W0`` is rebuilt exactly as :meth:`unmerge` would, without changing the
+        module (a new tensor); otherwise the base weight itself (a view, detached).
+        """
+        weight = self.base.weight.detach()
+        if self.merged:
+            self._check_unchanged("pretrained_weight()")
+            weight = self._unmerge.restore((weight.float() - self._delta_in_layout().to(weight.device))
+                                           .to(weight.dtype))
+        return weight if weight_layout(self.base) == "out_in" else weight.t()
 
     @torch.no_grad()
     def unmerge(self) -> None:
-        """Restore the pretrained weight bit for bit from the factors and the stored corrections."""
+        """Restore the pretrained weight bit for bit from the factors and the stored corrections.
+
+        Raises RuntimeError if a trained factor or the base weight was changed in place since
+        :meth:`merge` (the restored weight would be wrong).
+        """
         if not self.merged:
             return
+        self._check_unchanged("unmerge()")
         weight = self.base.weight
         restored = (weight.float() - self._delta_in_layout().to(weight.device)).to(weight.dtype)
-        restored.reshape(-1)[self._unmerge_index] = self._unmerge_value
-        weight.copy_(restored)
-        self._unmerge_index = self._unmerge_value = None
+        weight.copy_(self._unmerge.restore(restored))
+        self._unmerge = None
         self.merged = False
+
+    def unmerge_bytes(self) -> int:
+        """Bytes held to make :meth:`unmerge` exact (0 when not merged)."""
+        return self._unmerge.nbytes() if self._unmerge is not None else 0
 
     def extra_repr(self) -> str:
         frozen = ",".join(self.frozen_factors) or "none"

@@ -36,9 +36,9 @@ from torch import nn
 
 from asymlora.adapters.config import AdapterConfig
 from asymlora.adapters.inject import adapted_modules, adapter_config, find_targets, inject
-from asymlora.adapters.io import (
-    _read_json, _read_safetensors, assign_tensors, atomic_folder, safetensors_bytes, saved_module_parameters,
-)
+from asymlora.adapters.adapter_file import FORMAT_NAME, read_json, read_safetensors, safetensors_bytes
+from asymlora.adapters.io import assign_tensors, saved_module_parameters
+from asymlora.adapters.merged import atomic_folder
 from asymlora.adapters.linear import AdaptedLinear, dense_weight, weight_layout
 
 PEFT_CONFIG_FILE = "adapter_config.json"
@@ -121,7 +121,7 @@ def _pattern_value(patterns: dict, name: str, default):
 
 
 def _check_peft_config(path: Path, data: dict) -> None:
-    if data.get("format") == "asymlora-adapter":
+    if data.get("format") == FORMAT_NAME:
         raise ValueError(f"{path.parent} is an asymlora adapter folder; read it with asymlora.load_adapter(base, dir)")
     if data.get("peft_type") != "LORA":
         raise ValueError(f"{path} has peft_type {data.get('peft_type')!r}; asymlora imports LORA adapters only")
@@ -191,13 +191,13 @@ def import_peft(base_model: nn.Module, directory: str | os.PathLike, freeze: str
     folder = Path(directory)
     if not folder.is_dir():
         raise FileNotFoundError(f"PEFT adapter folder {folder} does not exist")
-    data = _read_json(folder / PEFT_CONFIG_FILE)
+    data = read_json(folder / PEFT_CONFIG_FILE)
     _check_peft_config(folder / PEFT_CONFIG_FILE, data)
     weights = folder / PEFT_WEIGHTS_FILE
     if not weights.is_file() and (folder / "adapter_model.bin").is_file():
         raise ValueError(f"{folder} has only adapter_model.bin; asymlora never loads pickle files — "
                          f"re-save it with PEFT's save_pretrained(..., safe_serialization=True)")
-    factors, others = _split_keys(weights, _read_safetensors(weights))
+    factors, others = _split_keys(weights, read_safetensors(weights))
     if any(isinstance(m, AdaptedLinear) for m in base_model.modules()):
         raise ValueError("the base model already has asymlora adapters; import into a fresh base model")
 
@@ -236,13 +236,14 @@ def import_peft(base_model: nn.Module, directory: str | os.PathLike, freeze: str
     config = AdapterConfig.from_dict({**probe.to_dict(), "targets": _choose_targets(base_model, data, names, probe)})
 
     inject(base_model, config)
-    tensors, described = {}, {}
+    tensors, scalings = {}, {}
     for name in names:
         alpha = float(_pattern_value(data.get("alpha_pattern"), name, data["lora_alpha"]))
-        described[name] = {"scaling": alpha / _rank_divisor(ranks[name], rslora),
-                           "frozen": {f: {"recipe": None} for f in (freeze or "")}}
+        scalings[name] = alpha / _rank_divisor(ranks[name], rslora)
         for factor in "AB":
             tensors[f"{name}.{factor}"] = factors[name][factor].to(torch.float32)
     tensors.update({k: v.to(parameters[k].dtype) for k, v in others.items()})
-    assign_tensors(base_model, tensors, {"modules": described, "modules_to_save": sorted(others)})
+    assign_tensors(base_model, tensors, sorted(others), scalings)
+    for module in adapted_modules(base_model).values():
+        module.recipes.clear()  # the imported frozen factor is data, not a draw from a recipe
     return base_model

@@ -124,7 +124,7 @@ def _replace(model: nn.Module, name: str, module: nn.Module) -> None:
 
 def _per_row_heads(model: nn.Module, states, router: RowRouter) -> None:
     """Replace every saved head whose tensors differ between adapters by a :class:`RowLinear`."""
-    keys = states[0].meta["modules_to_save"]
+    keys = states[0].meta.modules_to_save
     owners: dict[str, list[str]] = {}
     for key in keys:
         owner, _, pname = key.rpartition(".")
@@ -161,7 +161,7 @@ def serve(adapters: Sequence, base: nn.Module | None = None) -> nn.Module:
     for name, module in adapted_modules(model).items():
         device = module.B.device
         stacked = torch.stack([s.tensors[f"{name}.B"] for s in states]).to(device, module.A.dtype)
-        scaling = torch.tensor([s.meta["modules"][name]["scaling"] for s in states], dtype=module.A.dtype,
+        scaling = torch.tensor([s.meta.modules[name].scaling for s in states], dtype=module.A.dtype,
                                device=device)
         _replace(model, name, SharedABLinear(module.base, name, module.A.detach(), stacked, scaling, router))
     _per_row_heads(model, states, router)

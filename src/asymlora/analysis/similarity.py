@@ -18,9 +18,10 @@ untrained zero-initialised factor) spans no subspace; the similarity is then und
 
 :func:`load_run` reads one run folder written by ``asymlora train`` / ``asymlora reproduce``
 (``adapter/adapter_config.json``, ``adapter/adapter.safetensors`` keyed ``"<module>.A"`` /
-``"<module>.B"``, ``metrics.json``); frozen factors absent from the file are regenerated from their
-recipe, and the initial value of every trained factor is regenerated from the config
-(``init_A``/``init_B``, ``seed``, module name, shape). :func:`compare` produces every pairwise
+``"<module>.B"``, ``metrics.json``) with :func:`asymlora.adapters.adapter_file.read_adapter`, which
+regenerates and verifies the frozen factors absent from the file; the initial value of every
+trained factor is regenerated from the config (``init_A``/``init_B``, ``seed``, module name,
+shape). :func:`compare` produces every pairwise
 comparison and every learned-vs-initial comparison.
 """
 
@@ -142,27 +143,13 @@ def find_run_dirs(paths) -> list[Path]:
     return unique
 
 
-def _recipes(data) -> list[dict]:
-    """Every frozen-factor recipe (a dict with init, factor, module, shape) anywhere in the JSON."""
-    out = []
-    if isinstance(data, dict):
-        if {"init", "factor", "module", "shape"} <= set(data):
-            out.append(data)
-        for value in data.values():
-            out.extend(_recipes(value))
-    elif isinstance(data, list):
-        for value in data:
-            out.extend(_recipes(value))
-    return out
-
-
 def _regenerate(init: str, factor: str, shape, seed: int, module: str):
-    from asymlora.adapters.init import FactorRequest, initialise, make_generator
+    from asymlora.adapters.recipe import Recipe
 
-    if init == "svd":
+    recipe = Recipe.build(init, seed, module, factor, shape)
+    if recipe.needs_weight:
         return None  # needs the pretrained weight, which a run folder does not hold
-    request = FactorRequest(factor, tuple(int(s) for s in shape), make_generator(int(seed), module, factor), None, module)
-    return initialise(init, request).double().numpy()
+    return recipe.regenerate().double().numpy()
 
 
 def _read_json(path: Path) -> dict:
@@ -174,41 +161,26 @@ def _read_json(path: Path) -> dict:
 
 def load_run(path) -> Run:
     """Read one run folder (see the module docstring for the layout)."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    from asymlora.adapters.adapter_file import read_adapter
 
     path = Path(path)
     adapter = path / "adapter"
-    meta = _read_json(adapter / "adapter_config.json")
-    config = meta.get("config", meta)
-    if not isinstance(config, dict) or "rank" not in config:
-        raise ValueError(f"{adapter / 'adapter_config.json'} has no adapter config (expected a 'config' mapping)")
+    state = read_adapter(adapter)
+    config = state.config.to_dict()
     weights_file = adapter / "adapter.safetensors"
-    if not weights_file.is_file():
-        raise FileNotFoundError(f"{weights_file} is missing")
-    try:
-        tensors = load_file(str(weights_file))
-    except (SafetensorError, OSError, RuntimeError) as err:
-        raise ValueError(f"{weights_file} is not a readable safetensors file ({err})") from None
     metrics = _read_json(path / "metrics.json") if (path / "metrics.json").is_file() else {}
     match = RUN_NAME.match(path.name)
     task = metrics.get("task") if isinstance(metrics.get("task"), str) else path.parent.name
     method = metrics.get("method") if isinstance(metrics.get("method"), str) else (
         match["method"] if match else path.name)
     seed = metrics.get("seed") if isinstance(metrics.get("seed"), int) else (int(match["seed"]) if match else 0)
-    trained = str(config.get("train", "AB"))
+    trained = str(config["train"])
     run = Run(path=path, task=task, method=method, rank=int(config["rank"]), seed=seed,
-              adapter_seed=int(config.get("seed", 0)), config=config, trained=trained)
-    for key, value in tensors.items():
+              adapter_seed=int(config["seed"]), config=config, trained=trained)
+    for key, value in {**state.tensors, **state.frozen}.items():
         module, _, factor = key.rpartition(".")
-        if factor in ("A", "B") and module:
+        if factor in ("A", "B") and module in state.meta.modules:
             run.factors.setdefault(module, {})[factor] = value.double().numpy()  # bf16/fp16 files too
-    for recipe in _recipes(meta):
-        module, factor = recipe["module"], recipe["factor"]
-        if module in run.factors and factor not in run.factors[module]:
-            value = _regenerate(recipe["init"], factor, recipe["shape"], recipe.get("seed", run.adapter_seed), module)
-            if value is not None:
-                run.factors[module][factor] = value
     if not run.factors:
         raise ValueError(f"{weights_file} holds no '<module>.A' / '<module>.B' tensors")
     inits = {"A": config.get("init_A"), "B": config.get("init_B")}

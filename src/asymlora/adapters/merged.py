@@ -1,0 +1,86 @@
+"""Merged export: a plain transformers folder with every adapter folded into its base weight.
+
+:func:`save_merged` merges, takes the state dict with plain-model names (``"<name>.base.weight"``
+-> ``"<name>.weight"``, factor keys dropped), restores the model's merge state (unmerge is bit
+exact) and writes the folder through :func:`atomic_folder`, so ``from_pretrained`` loads it
+without asymlora and a failure leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import torch
+from torch import nn
+
+from asymlora.adapters.inject import adapted_modules
+
+
+@contextlib.contextmanager
+def atomic_folder(directory: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary sibling folder; on success its files replace ``directory``'s.
+
+    A new ``directory`` appears in one rename; into an existing one each file is moved with an
+    atomic replace (other files there are left alone). On failure nothing is changed.
+    """
+    target = Path(directory)
+    if target.exists() and not target.is_dir():
+        raise NotADirectoryError(f"{target} exists and is not a folder")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+    try:
+        yield temporary
+        if not target.exists():
+            os.replace(temporary, target)
+        else:
+            for item in temporary.iterdir():
+                if item.is_dir():
+                    shutil.rmtree(target / item.name, ignore_errors=True)
+                os.replace(item, target / item.name)
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+
+
+def merged_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The model's state dict with every adapter folded in and the wrappers removed:
+    ``"<name>.base.weight"`` -> ``"<name>.weight"``, factor keys dropped. Plain-model names."""
+    modules = adapted_modules(model)
+    factor_keys = {f"{name}.{f}" for name in modules for f in "AB"}
+    state = {}
+    for key, value in model.state_dict().items():
+        if key in factor_keys:
+            continue
+        for name in modules:
+            if key.startswith(f"{name}.base."):
+                key = f"{name}." + key[len(name) + len(".base."):]
+                break
+        state[key] = value
+    return state
+
+
+def save_merged(model: nn.Module, directory: str | os.PathLike, **save_kwargs) -> Path:
+    """Write a plain transformers folder with the adapter merged in (``from_pretrained`` loads it
+    without asymlora). The model is left as it was (merged or not; unmerge is bit-exact)."""
+    if not hasattr(model, "save_pretrained"):
+        raise ValueError(f"save_merged needs a transformers model (has save_pretrained); got {type(model).__name__}")
+    modules = adapted_modules(model)
+    if not modules:
+        raise ValueError("the model has no asymlora adapters (call asymlora.inject first)")
+    was_merged = {name: m.merged for name, m in modules.items()}
+    for module in modules.values():
+        module.merge()
+    try:
+        state = {k: v.detach().clone() for k, v in merged_state_dict(model).items()}
+    finally:
+        for name, module in modules.items():
+            if not was_merged[name]:
+                module.unmerge()
+    with atomic_folder(directory) as temporary:
+        model.save_pretrained(temporary, state_dict=state, **save_kwargs)
+    return Path(directory)
+
