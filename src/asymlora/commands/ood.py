@@ -1,0 +1,83 @@
+"""``asymlora ood RUNS_DIR_OR_RESULTS --out DIR``: tweet-trained classifiers on IMDB reviews.
+
+Every run (a run folder, a folder of runs, or a ``results.jsonl`` of ``asymlora reproduce``) is
+loaded back, scored on the fixed IMDB evaluation subset and on the tweets test split by the
+two-logit rule (:mod:`asymlora.evaluation.ood`), and appended as one line to ``DIR/ood.jsonl``.
+A run already scored there with the same ``metrics.json`` and the same IMDB settings is skipped.
+Then ``DIR/ood.md`` and ``DIR/ood.json`` are rewritten from every line: mean (std) over seeds per
+method of in-domain accuracy, out-of-domain accuracy and the gap.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from asymlora.commands.common import UserError, atomic_write_text, out_dir, write_json
+
+
+def _run_folders(source: str) -> list[Path]:
+    from asymlora.evaluation.trained import find_runs, folders_of_records
+    from asymlora.experiments.store import read_results
+
+    path = Path(source)
+    if path.is_file():
+        return folders_of_records(read_results(path, missing_ok=False), path)
+    return find_runs(path)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("ood")
+    def ood(
+        source: str = typer.Argument(..., help="a run folder, a folder of runs, or a results.jsonl"),
+        out: str = typer.Option(None, "--out", help="output folder (default runs/ood)"),
+        limit: int = typer.Option(5000, "--limit", help="IMDB reviews to score (fixed stratified subset; 0 = all)"),
+        max_length: int = typer.Option(256, "--max-length", help="reviews are cut to this many tokens"),
+        batch_size: int = typer.Option(32, "--batch-size", help="reviews per forward pass"),
+        data_dir: str = typer.Option(None, "--data-dir", help="the IMDB CSV or its folder (default: the cache)"),
+        device: str = typer.Option(None, "--device", help="cpu or cuda (default: cuda when available)"),
+        threads: int = typer.Option(None, "--threads", help="CPU threads (default: the cores available)"),
+    ) -> None:
+        """Score tweet-trained runs out of distribution (IMDB) and in distribution by the same rule."""
+        import torch
+
+        from asymlora.evaluation.ood import read_scores, score, summarise, to_markdown
+        from asymlora.evaluation.trained import load_trained, read_run
+        from asymlora.experiments.store import append_result
+        from asymlora.tasks import get_task, imdb
+        from asymlora.training.env import set_threads
+
+        if max_length < 4 or batch_size < 1:
+            raise UserError(f"--max-length must be >= 4 and --batch-size >= 1 (got {max_length}, {batch_size})")
+        set_threads(threads)
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        folder = out_dir(out, "ood")
+        jsonl = folder / "ood.jsonl"
+        infos = []
+        for run in _run_folders(source):
+            info = read_run(run)
+            labels = get_task(info.task).label_names or ()
+            if "negative" in labels and "positive" in labels:
+                infos.append(info)
+            else:
+                typer.echo(f"skip {info.run_id}: task {info.task!r} has no negative/positive classes")
+        if not infos:
+            raise UserError(f"{source}: no run of a sentiment task (negative/positive classes) to score")
+        done = {s.key() for s in read_scores(jsonl)}
+        todo = [i for i in infos if (i.digest, limit, max_length) not in done]
+        if todo:
+            reviews = imdb.load(data_dir, limit)
+            for info in todo:
+                result = score(load_trained(info, device), reviews, limit, max_length, batch_size, device)
+                append_result(jsonl, result.to_dict())
+                typer.echo(f"{info.run_id}: in-domain (neg/pos) {result.in_domain_binary_accuracy:.2f}, "
+                           f"IMDB {result.ood_accuracy:.2f}, gap {result.gap:.2f}")
+        typer.echo(f"{len(infos) - len(todo)} run(s) already scored, {len(todo)} scored now")
+        scores = read_scores(jsonl)
+        rows = summarise(scores)
+        write_json(folder / "ood.json", {"rows": [r.to_dict() for r in rows], "source": str(source)})
+        report = to_markdown(rows, scores)
+        atomic_write_text(folder / "ood.md", report)
+        typer.echo(report)
+        typer.echo(f"wrote {jsonl}, {folder / 'ood.md'}, {folder / 'ood.json'}")

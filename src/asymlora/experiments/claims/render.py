@@ -1,0 +1,32 @@
+"""The claims table: markdown (one row per claim) and its JSON twin."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from asymlora.experiments.claims.rules import Verdict
+
+MARK = {True: "✓", False: "✗", None: "·"}
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(verdicts: list[Verdict], files: tuple[str, ...]) -> str:
+    """One row per claim: the claim, its test, the numbers used (✓ passed, ✗ failed, · listed only)
+    with their source files, and the verdict."""
+    lines = ["# The research's claims, tested on result files", "",
+             f"Inputs ({len(files)} files): " + (", ".join(f"`{f}`" for f in files) or "none") + ".", "",
+             "| # | Claim | Test | Numbers used (source) | Verdict |", "|---|---|---|---|---|"]
+    for v in verdicts:
+        numbers = "<br>".join(f"{MARK[e.passed]} {_cell(e.what)}: {_cell(e.numbers)} (`{e.source}`)"
+                              for e in v.evidence) or "—"
+        verdict = f"**{v.verdict}**" + (f" ({v.note})" if v.note else "")
+        lines.append(f"| {v.claim} | {_cell(v.statement)} | {_cell(v.rule)} | {numbers} | {verdict} |")
+    lines += ["", "✓ test passed, ✗ test failed, · listed but not tested (see the test).", ""]
+    return "\n".join(lines)
+
+
+def to_json(verdicts: list[Verdict], files: tuple[str, ...]) -> dict:
+    return {"inputs": list(files), "claims": [asdict(v) for v in verdicts]}
