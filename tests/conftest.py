@@ -14,20 +14,23 @@ torch.set_num_threads(2)
 
 
 def _tiny(kind: str):
-    """A tiny random model of one architecture (seeded), in eval mode."""
+    """A tiny random model of one architecture (seeded), in eval mode, from the model registry's one
+    tiny-model factory (:func:`asymlora.models.tiny_config`) with a 97-token vocabulary and 4 heads."""
     import transformers as tf
-    torch.manual_seed(0)
-    common = dict(vocab_size=97, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
-    builders = {
-        "bert": lambda: tf.BertForSequenceClassification(tf.BertConfig(**common, num_labels=3)),
-        "roberta": lambda: tf.RobertaForSequenceClassification(
-            tf.RobertaConfig(**common, num_labels=3, max_position_embeddings=64, pad_token_id=1)),
-        "llama": lambda: tf.LlamaForCausalLM(tf.LlamaConfig(**common, num_key_value_heads=2,
-                                                            max_position_embeddings=64)),
-        "gpt2": lambda: tf.GPT2LMHeadModel(tf.GPT2Config(vocab_size=97, n_embd=32, n_layer=2, n_head=4,
-                                                         n_positions=64)),
+
+    from asymlora.models import tiny_config
+
+    overrides = {
+        "bert": dict(num_attention_heads=4, num_labels=3),
+        "roberta": dict(num_attention_heads=4, num_labels=3, max_position_embeddings=64, pad_token_id=1),
+        "llama": dict(num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64),
+        "gpt2": dict(n_head=4, n_positions=64),
     }
-    return builders[kind]().eval()
+    classes = {"bert": tf.BertForSequenceClassification, "roberta": tf.RobertaForSequenceClassification,
+               "llama": tf.LlamaForCausalLM, "gpt2": tf.GPT2LMHeadModel}
+    config = tiny_config(kind, vocab_size=97, **overrides[kind])
+    torch.manual_seed(0)
+    return classes[kind](config).eval()
 
 
 @pytest.fixture

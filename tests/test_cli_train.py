@@ -105,3 +105,49 @@ def test_reproduce_bad_config_is_one_line(tmp_path, capsys):
     config.write_text("name: x\nmodel: tiny-bert\ntasks: [tweets]\nmethods: [lora]\n")
     code, _, err = run_cli(["reproduce", str(config), "--shard", "3/2", "--out", str(tmp_path / "o")], capsys)
     assert code == 2 and "shard" in err
+
+
+def test_a_bug_exits_1_with_its_traceback_in_the_run_folder(tmp_path, capsys, monkeypatch):
+    import asymlora.training as training
+
+    def broken(config, plan=None):
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(training, "train", broken)
+    out = tmp_path / "run"
+    code, _, err = run_cli(["train", "--task", "tweets", "--model", "tiny-bert", "--out", str(out)], capsys)
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert "internal error (RuntimeError: simulated bug)" in err and str(out / "error.txt") in err
+    assert "Traceback" in (out / "error.txt").read_text() and "simulated bug" in (out / "error.txt").read_text()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--rank", "0"], "--rank must be an integer >= 1"),
+    (["--rank", "-4"], "--rank must be an integer >= 1"),
+    (["--threads", "0"], "--threads must be >= 1"),
+    (["--eval-limit", "0"], "--eval-limit must be >= 1"),
+    (["--dropout", "1.0"], "dropout must be in [0, 1)"),
+    (["--model", "roberta-large"], "pass its folder with --model"),
+    (["--task", "rte"], "pass a local copy with --data-dir"),
+    (["--task", "aclsum_summary", "--model", "tiny-llama", "--method", "linear_probe"], "has none"),
+])
+def test_bad_arguments_fail_before_anything_is_created(tmp_path, capsys, args, message):
+    out = tmp_path / "never"
+    code, _, err = run_cli(["train", "--task", "tweets", "--model", "tiny-bert", "--out", str(out), *args], capsys)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_a_finished_run_is_not_overwritten_silently(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "metrics.json").write_text("{}")
+    code, _, err = run_cli(["train", "--task", "tweets", "--model", "tiny-bert", "--out", str(out)], capsys)
+    assert code == 2 and "--overwrite" in err and (out / "metrics.json").read_text() == "{}"
+
+
+def test_a_results_file_that_is_not_utf8_is_named(tmp_path, capsys):
+    bad = tmp_path / "results.jsonl"
+    bad.write_bytes(b'{"run_id": "\xff\xfe"}\n')
+    code, _, err = run_cli(["report", str(bad), "--out", str(tmp_path / "rep")], capsys)
+    assert code == 2 and str(bad) in err and "utf-8" in err and len(err.strip().splitlines()) == 1

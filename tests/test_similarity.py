@@ -1,4 +1,4 @@
-"""PAPER.md section 4: the subspace similarity and the run-folder loader."""
+"""docs/paper.md §4: the subspace similarity and the run-folder loader."""
 
 import csv
 import json

@@ -165,34 +165,30 @@ _TINY_COMMON = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, 
 def tiny_config(arch: str, vocab_size: int = 97, pad: int = 0, bos: int = 1, eos: int = 2, **overrides):
     """THE tiny-model factory (tests, bench and the ``tiny-*`` registry entries all use it): a small
     config (hidden 32, 2 layers, 2 heads, MLP 64) of architecture ``arch`` (bert, roberta, bart,
-    llama, gpt2, vit); ``overrides`` replace any config field (e.g. ``num_labels=3``)."""
-    config = _tiny_config(arch, vocab_size, pad, bos, eos)
-    for key, value in overrides.items():
-        setattr(config, key, value)
-    return config
-
-
-def _tiny_config(arch: str, vocab_size: int, pad: int, bos: int, eos: int):
-    """A small config (hidden 32, 2 layers) of architecture ``arch`` for the given token ids."""
+    llama, gpt2, vit) for the given token ids; ``overrides`` are passed to the config's constructor,
+    so derived fields (e.g. Llama's ``head_dim``) follow them."""
     import transformers as tf
 
-    builders: dict[str, Callable[[], Any]] = {
-        "bert": lambda: tf.BertConfig(vocab_size=vocab_size, max_position_embeddings=256, pad_token_id=pad,
-                                      **_TINY_COMMON),
-        "roberta": lambda: tf.RobertaConfig(vocab_size=vocab_size, max_position_embeddings=260, pad_token_id=pad,
-                                            bos_token_id=bos, eos_token_id=eos, type_vocab_size=2, **_TINY_COMMON),
-        "bart": lambda: tf.BartConfig(vocab_size=vocab_size, d_model=32, encoder_layers=2, decoder_layers=2,
-                                      encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64,
-                                      decoder_ffn_dim=64, max_position_embeddings=256, pad_token_id=pad,
-                                      bos_token_id=bos, eos_token_id=eos, decoder_start_token_id=eos,
-                                      forced_eos_token_id=None),
-        "llama": lambda: tf.LlamaConfig(vocab_size=vocab_size, num_key_value_heads=1, max_position_embeddings=256,
-                                        pad_token_id=pad, bos_token_id=bos, eos_token_id=eos, **_TINY_COMMON),
-        "gpt2": lambda: tf.GPT2Config(vocab_size=vocab_size, n_embd=32, n_layer=2, n_head=2, n_inner=64,
-                                      n_positions=256, pad_token_id=pad, bos_token_id=bos, eos_token_id=eos),
-        "vit": lambda: tf.ViTConfig(image_size=32, patch_size=8, num_channels=3, **_TINY_COMMON),
+    common = dict(_TINY_COMMON)
+    ids = dict(pad_token_id=pad, bos_token_id=bos, eos_token_id=eos)
+    builders: dict[str, tuple[Any, dict]] = {
+        "bert": (tf.BertConfig, dict(vocab_size=vocab_size, max_position_embeddings=256, pad_token_id=pad, **common)),
+        "roberta": (tf.RobertaConfig, dict(vocab_size=vocab_size, max_position_embeddings=260, type_vocab_size=2,
+                                           **ids, **common)),
+        "bart": (tf.BartConfig, dict(vocab_size=vocab_size, d_model=32, encoder_layers=2, decoder_layers=2,
+                                     encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64,
+                                     decoder_ffn_dim=64, max_position_embeddings=256, decoder_start_token_id=eos,
+                                     forced_eos_token_id=None, **ids)),
+        "llama": (tf.LlamaConfig, dict(vocab_size=vocab_size, num_key_value_heads=1, max_position_embeddings=256,
+                                       **ids, **common)),
+        "gpt2": (tf.GPT2Config, dict(vocab_size=vocab_size, n_embd=32, n_layer=2, n_head=2, n_inner=64,
+                                     n_positions=256, **ids)),
+        "vit": (tf.ViTConfig, dict(image_size=32, patch_size=8, num_channels=3, **common)),
     }
-    return builders[arch]()
+    if arch not in builders:
+        raise ValueError(f"no tiny config for architecture {arch!r}; known: {', '.join(builders)}")
+    config_class, kwargs = builders[arch]
+    return config_class(**{**kwargs, **overrides})
 
 
 def _tiny_base_class(arch: str):
@@ -216,9 +212,9 @@ def tiny_path(ref: ModelRef) -> Path:
     tok = None
     if ref.kind == "text":
         tok = AutoTokenizer.from_pretrained(minilm_path())
-        config = _tiny_config(arch, tok.vocab_size, tok.pad_token_id, tok.cls_token_id, tok.sep_token_id)
+        config = tiny_config(arch, tok.vocab_size, tok.pad_token_id, tok.cls_token_id, tok.sep_token_id)
     else:
-        config = _tiny_config(arch, 0, 0, 0, 0)
+        config = tiny_config(arch, 0, 0, 0, 0)
     fingerprint = hashlib.sha256(json.dumps(config.to_dict(), sort_keys=True, default=str).encode()).hexdigest()[:10]
     target = cache_dir() / "models" / f"{ref.name}-{fingerprint}"
 

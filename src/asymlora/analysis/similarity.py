@@ -1,4 +1,4 @@
-"""Subspace similarity of learned adapter factors (PAPER.md section 4, the paper's Figure 1).
+"""Subspace similarity of learned adapter factors (docs/paper.md §4, the paper's Figure 1).
 
 For two matrices whose COLUMNS span the subspaces compared (B as it is, ``d_out × r``; A
 transposed, ``Aᵀ: d_in × r``), with orthonormal bases ``U_X`` (n × k₁) and ``U_Y`` (n × k₂)::
@@ -40,7 +40,7 @@ from asymlora.analysis import single_blas_thread
 
 RUN_NAME = re.compile(r"^(?P<method>.+)-r(?P<rank>\d+)-s(?P<seed>\d+)$")
 
-#: Relations between two runs of the same method and rank (PAPER.md section 4, settings a–c).
+#: Relations between two runs of the same method and rank (docs/paper.md §4, settings a–c).
 RELATIONS = {
     "same_task_diff_init": "(a) same task, different seeds and initialisations",
     "diff_task_same_init": "(b) different tasks, same initialisation",
@@ -324,7 +324,7 @@ def heatmap_panels(result: dict, method: str) -> list[dict]:
 
 
 def markdown_summary(result: dict) -> str:
-    lines = ["# Subspace similarity of learned factors (PAPER.md section 4)", "",
+    lines = ["# Subspace similarity of learned factors (docs/paper.md §4)", "",
              f"{len(result['runs'])} runs. Similarity ‖U_Yᵀ U_X‖_F² / min(k_X, k_Y) of the column spaces of B "
              "and of Aᵀ, per module; mean ± std over modules and pairs"
              + (f"; only the top {result['top']} singular directions of each factor." if result.get("top") else "."),

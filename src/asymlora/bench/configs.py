@@ -117,20 +117,11 @@ def _asymlora(train: str, model: nn.Module, settings: Settings) -> Built:
 
 def save_asymlora(model: nn.Module, folder: Path) -> Path:
     """The asymlora checkpoint (:func:`asymlora.adapters.io.save_adapter`): trained factors and head
-    in safetensors; frozen factors only as recipes (they are regenerated, never stored).
-    Falls back to writing the same content here if that module is absent."""
-    try:
-        from asymlora.adapters.io import WEIGHTS_FILE, save_adapter
-    except ImportError:
-        save_adapter = None
-    if save_adapter is not None:
-        save_adapter(model, str(folder))
-        return Path(folder) / WEIGHTS_FILE
-    from asymlora.adapters.inject import adapted_modules, adapter_config
+    in safetensors; frozen factors only as recipes (they are regenerated, never stored)."""
+    from asymlora.adapters.io import WEIGHTS_FILE, save_adapter
 
-    tensors = {name: p for name, p in model.named_parameters() if p.requires_grad}
-    recipes = {name: m.recipes for name, m in adapted_modules(model).items()}
-    return _save_tensors(tensors, Path(folder), {"config": adapter_config(model).to_dict(), "recipes": recipes})
+    save_adapter(model, str(folder))
+    return Path(folder) / WEIGHTS_FILE
 
 
 @register("asymlora_b_only")
