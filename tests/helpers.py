@@ -30,3 +30,16 @@ def randomise_trained(model, seed: int = 1):
         for parameter in model.classifier.parameters():
             parameter.add_(torch.randn(parameter.shape, generator=generator))
     return model.eval()
+
+
+def run_cli(args, capsys):
+    """Run ``asymlora ARGS`` in this process: ``(exit status, stdout, stderr)``."""
+    import pytest
+
+    from asymlora.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(args)
+        raise SystemExit(0)
+    captured = capsys.readouterr()
+    return stop.value.code or 0, captured.out, captured.err

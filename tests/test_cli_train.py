@@ -6,17 +6,9 @@ import json
 
 import pytest
 
-from asymlora.cli import main
+from helpers import run_cli
 
 SMALL = ["--train-limit", "48", "--eval-limit", "32", "--max-length", "32", "--batch-size", "8"]
-
-
-def run_cli(args, capsys):
-    with pytest.raises(SystemExit) as stop:
-        main(args)
-        raise SystemExit(0)
-    captured = capsys.readouterr()
-    return stop.value.code or 0, captured.out, captured.err
 
 
 def test_train_writes_metrics_and_adapter(tmp_path, capsys):
@@ -151,3 +143,26 @@ def test_a_results_file_that_is_not_utf8_is_named(tmp_path, capsys):
     bad.write_bytes(b'{"run_id": "\xff\xfe"}\n')
     code, _, err = run_cli(["report", str(bad), "--out", str(tmp_path / "rep")], capsys)
     assert code == 2 and str(bad) in err and "utf-8" in err and len(err.strip().splitlines()) == 1
+
+
+def test_checkpoints_carry_the_dropout_mask_stream(tmp_path, capsys):
+    """Each checkpoint records every adapted layer's mask-stream position, and resuming puts it back
+    (so a resumed run does not replay the masks it already used)."""
+    from asymlora.adapters.inject import adapted_modules
+    from asymlora.methods import prepare
+    from asymlora.models import load_for_sequence_classification
+    from asymlora.training.callbacks import restore_mask_state
+
+    out = tmp_path / "run"
+    args = ["train", "--task", "tweets", "--model", "tiny-bert", "--method", "b_only", "--rank", "2", "--dropout",
+            "0.3", "--eval-steps", "2", "--keep-checkpoints", "--max-steps", "2", "--out", str(out), *SMALL]
+    assert run_cli(args, capsys)[0] == 0
+    checkpoint = out / "checkpoints" / "checkpoint-2"
+    saved = json.loads((checkpoint / "asymlora_mask_state.json").read_text())
+    assert len(saved) == 4 and all(v["calls"] >= 2 for v in saved.values())  # 2 training forwards at least
+    model = prepare(load_for_sequence_classification("tiny-bert", 3), "b_only", rank=2, dropout=0.3,
+                    targets=["query", "value"], seed=0)
+    assert all(m.mask_state()["calls"] == 0 for m in adapted_modules(model).values())
+    assert restore_mask_state(model, str(checkpoint))
+    assert {n: m.mask_state() for n, m in adapted_modules(model).items()} == saved
+    assert not restore_mask_state(model, None)

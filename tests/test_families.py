@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from asymlora.cli import main
+from helpers import run_cli
 from asymlora.tasks import FAMILIES, get_family, get_task
 from asymlora.tasks.families import greater_is_better
 from asymlora.tasks.families.causal_lm import IGNORE, encode_pair
@@ -26,14 +26,6 @@ CASES = {  # task, model, family, metric names
     "seq2seq": ("aclsum_summary_s2s", "tiny-bart", "seq2seq", {"rouge1", "rouge2", "rougeL", "rougeLsum"}),
     "image": ("digits", "tiny-vit", "image_classification", {"accuracy"}),
 }
-
-
-def run_cli(args, capsys):
-    with pytest.raises(SystemExit) as stop:
-        main(args)
-        raise SystemExit(0)
-    captured = capsys.readouterr()
-    return stop.value.code or 0, captured.out, captured.err
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

@@ -5,6 +5,9 @@
   never reallocates its ranks (the bug of the paper authors' code).
 * :class:`ThroughputCallback` times only the training steps (forward, backward, optimiser) — not
   evaluation or checkpointing — so ``samples_per_second`` compares methods fairly.
+* :class:`MaskStateCallback` writes every adapted layer's dropout-mask stream position into each
+  Trainer checkpoint (``asymlora_mask_state.json``), and :func:`restore_mask_state` puts it back
+  when a run resumes, so a resumed run draws the same masks as an uninterrupted one.
 * :class:`BestEvalCallback` keeps every evaluation and an in-memory copy of the TRAINABLE tensors
   at the best one (by the task's main metric), so the run can restore them at the end (like
   ``load_best_model_at_end`` without writing full checkpoints).
@@ -108,3 +111,46 @@ class BestEvalCallback(TrainerCallback):
             for name, p in self._trainable().items():
                 p.copy_(self.best_state[name].to(p.device))
         return True
+
+
+MASK_STATE_FILE = "asymlora_mask_state.json"
+
+
+def _adapted(model) -> dict:
+    from asymlora.adapters.inject import adapted_modules
+
+    return adapted_modules(_unwrap(model))
+
+
+class MaskStateCallback(TrainerCallback):
+    """Save ``{module name: AdaptedLinear.mask_state()}`` beside each Trainer checkpoint."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def on_save(self, args, state, control, **kwargs):
+        import json
+        from pathlib import Path
+
+        from asymlora.atomic import atomic_write_text
+
+        modules = _adapted(self.model)
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if modules and folder.is_dir() and state.is_world_process_zero:
+            atomic_write_text(folder / MASK_STATE_FILE,
+                              json.dumps({name: m.mask_state() for name, m in modules.items()}) + "\n")
+        return control
+
+
+def restore_mask_state(model, checkpoint: str | None) -> bool:
+    """Load the mask-stream positions saved in ``checkpoint`` (if any); True if restored."""
+    import json
+    from pathlib import Path
+
+    if checkpoint is None or not (Path(checkpoint) / MASK_STATE_FILE).is_file():
+        return False
+    saved = json.loads((Path(checkpoint) / MASK_STATE_FILE).read_text(encoding="utf-8"))
+    for name, module in _adapted(model).items():
+        if name in saved:
+            module.load_mask_state(saved[name])
+    return True

@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING
 import torch
 
 from asymlora.training import env
-from asymlora.training.callbacks import AdaLoRACallback, BestEvalCallback, ThroughputCallback
+from asymlora.training.callbacks import (AdaLoRACallback, BestEvalCallback, MaskStateCallback, ThroughputCallback,
+                                        restore_mask_state)
 from asymlora.training.config import IDENTITY_FIELDS, Resolved, TrainConfig, resolve
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -276,7 +277,7 @@ def train(config: TrainConfig, plan: Plan | None = None) -> dict:
 
     best = BestEvalCallback(model, main_key, greater_is_better(task.main_metric))
     throughput = ThroughputCallback()
-    callbacks = [best, throughput]
+    callbacks = [best, throughput, MaskStateCallback(model)]
     adalora = AdaLoRACallback(model) if spec.kind == "adalora" else None
     if adalora is not None:
         callbacks.append(adalora)
@@ -287,6 +288,7 @@ def train(config: TrainConfig, plan: Plan | None = None) -> dict:
     trainer.throughput = throughput
 
     resume_from = _last_checkpoint(out / "checkpoints") if config.resume else None
+    restore_mask_state(model, resume_from)  # the dropout masks continue where the checkpoint left them
     train_started = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=resume_from)
     train_seconds = time.perf_counter() - train_started

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import PreparedData, TaskFamily, TrainerOptions, register_family
+from .base import PreparedData, TrainerOptions, register_family
 from .sequence_classification import SequenceClassification
 
 
@@ -25,18 +25,13 @@ def to_rgb(image):
     return image.convert("RGB")
 
 
-class ImageClassification(TaskFamily):
+class ImageClassification(SequenceClassification):
+    """Model loading, head and scoring as for text classification (the model registry picks
+    ``AutoModelForImageClassification`` for image models); inputs are images."""
+
     name = "image_classification"
     description = "image -> class; AutoModelForImageClassification; accuracy"
     token_level_loss = False
-
-    def load_model(self, ref, task, seed):
-        from asymlora.models import load_for_sequence_classification
-
-        return load_for_sequence_classification(ref, task.num_labels, seed=seed)
-
-    def head_modules(self, ref, task):
-        return list(ref.head)
 
     def preprocess(self, splits, processor, task, max_length):
         import datasets
@@ -67,8 +62,6 @@ class ImageClassification(TaskFamily):
     def trainer_options(self, task, processor, config):
         # the transform needs the raw image column, which the Trainer would otherwise drop
         return TrainerOptions(arguments={"remove_unused_columns": False})
-
-    metrics_fn = SequenceClassification.metrics_fn  # logits -> the task's metric suite
 
 
 IMAGE_CLASSIFICATION = register_family(ImageClassification())
