@@ -10,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from asymlora.commands.common import UserError, out_dir, write_json
+from asymlora.commands.common import UserError, atomic_write_text, out_dir, write_json
 
 
 def _subjects(text: Optional[str]) -> list[str] | None:
@@ -35,6 +35,13 @@ def _progress(total: int, label: str):
     bar = Progress(TextColumn(label), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f} questions"),
                    TimeElapsedColumn(), TimeRemainingColumn(), transient=True)
     return bar, bar.add_task(label, total=total)
+
+
+def _command(name: str) -> str | None:
+    """The command line as typed (``None`` when not run from ``asymlora eval NAME``)."""
+    if sys.argv[1:3] != ["eval", name]:
+        return None
+    return f"asymlora eval {name} " + " ".join(shlex.quote(a) for a in sys.argv[3:])
 
 
 def register(app: typer.Typer) -> None:
@@ -80,9 +87,7 @@ def register(app: typer.Typer) -> None:
         bar, task = _progress(total, f"MMLU {format} {shots}-shot")
         with bar:
             run = evaluate_mmlu(lm, tokenizer, dataset, options, lambda n: bar.advance(task, n))
-        command = "asymlora eval mmlu " + " ".join(shlex.quote(a) for a in sys.argv[3:]) \
-            if sys.argv[1:3] == ["eval", "mmlu"] else None
-        document = summary(run, dataset, {"command": command, "model": model, "adapter": adapter, "limit": limit,
+        document = summary(run, dataset, {"command": _command("mmlu"), "model": model, "adapter": adapter, "limit": limit,
                                           "subjects_selected": chosen, "threads": torch.get_num_threads()})
         folder = out_dir(out, "mmlu")
         paths = write_outputs(folder, run, document)
@@ -121,12 +126,10 @@ def register(app: typer.Typer) -> None:
         document = run_prefix_bench(lm, tokenizer, dataset, format=format, shots=shots, rounds=rounds,
                                     batch_size=batch_size)
         document.update(model=model, threads=threads, subjects=dataset.subjects, limit=limit, data=data,
-                        command="asymlora eval mmlu-prefix-bench " + " ".join(shlex.quote(a) for a in sys.argv[3:]))
+                        command=_command("mmlu-prefix-bench"))
         folder = out_dir(out, "mmlu_prefix")
         write_json(folder / "bench.json", document)
         table = bench_markdown(document)
-        from asymlora.commands.common import atomic_write_text
-
         atomic_write_text(folder / "bench.md", table)
         typer.echo(table)
         typer.echo(f"wrote {folder / 'bench.json'} and {folder / 'bench.md'}")
