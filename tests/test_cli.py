@@ -18,9 +18,10 @@ def run(*args):
 
 
 def test_every_command_module_registers():
-    names = {c.name for c in app.registered_commands}
-    assert len(names) == len(app.registered_commands) >= len(command_modules())
-    assert {"demo", "train", "reproduce", "report", "theory", "bounds", "similarity", "bench"} <= names
+    entries = [c.name for c in app.registered_commands] + [g.name for g in app.registered_groups]  # groups: eval
+    names = set(entries)
+    assert len(names) == len(entries) >= len(command_modules())
+    assert {"demo", "train", "reproduce", "report", "theory", "bounds", "similarity", "bench", "eval"} <= names
 
 
 def test_usage_error_is_short_and_exits_2():
