@@ -10,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from asymlora.commands.common import UserError, atomic_write_text, out_dir, write_json
+from asymlora.commands.common import UserError, atomic_write_text, out_dir, user_input, write_json
 
 
 def _subjects(text: Optional[str]) -> list[str] | None:
@@ -76,12 +76,13 @@ def register(app: typer.Typer) -> None:
         from asymlora.evaluation.mmlu.run import MMLUOptions, evaluate_mmlu
         from asymlora.tasks.mmlu import load_mmlu
 
-        get_format(format)
-        chosen = _subjects(subjects)
-        dataset = load_mmlu(data).select(chosen, limit)
-        if threads:
-            torch.set_num_threads(threads)
-        lm, tokenizer = load_causal_lm(model, adapter, seed=seed, device=device)
+        with user_input():  # names, the data files and the adapter's base are the user's input
+            get_format(format)
+            chosen = _subjects(subjects)
+            dataset = load_mmlu(data).select(chosen, limit)
+            if threads:
+                torch.set_num_threads(threads)
+            lm, tokenizer = load_causal_lm(model, adapter, seed=seed, device=device)
         options = MMLUOptions(format=format, shots=shots, max_length=max_length, batch_size=batch_size, reuse=reuse)
         total = sum(len(q) for q in dataset.test.values())
         bar, task = _progress(total, f"MMLU {format} {shots}-shot")
@@ -119,10 +120,11 @@ def register(app: typer.Typer) -> None:
         from asymlora.evaluation.mmlu.model import load_causal_lm
         from asymlora.tasks.mmlu import load_mmlu
 
-        get_format(format)
-        dataset = load_mmlu(data).select(_subjects(subjects), limit)
-        torch.set_num_threads(threads)
-        lm, tokenizer = load_causal_lm(model)
+        with user_input():
+            get_format(format)
+            dataset = load_mmlu(data).select(_subjects(subjects), limit)
+            torch.set_num_threads(threads)
+            lm, tokenizer = load_causal_lm(model)
         document = run_prefix_bench(lm, tokenizer, dataset, format=format, shots=shots, rounds=rounds,
                                     batch_size=batch_size)
         document.update(model=model, threads=threads, subjects=dataset.subjects, limit=limit, data=data,
