@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from helpers import run_cli
 
@@ -166,3 +167,44 @@ def test_checkpoints_carry_the_dropout_mask_stream(tmp_path, capsys):
     assert restore_mask_state(model, str(checkpoint))
     assert {n: m.mask_state() for n, m in adapted_modules(model).items()} == saved
     assert not restore_mask_state(model, None)
+
+
+def test_checkpoints_hold_only_trained_tensors_and_no_pickle(tmp_path, capsys):
+    from safetensors.torch import load_file
+
+    out = tmp_path / "run"
+    args = ["train", "--task", "tweets", "--model", "tiny-bert", "--method", "b_only", "--rank", "2", "--dropout",
+            "0.1", "--eval-steps", "2", "--keep-checkpoints", "--max-steps", "2", "--out", str(out), *SMALL]
+    assert run_cli(args, capsys)[0] == 0
+    checkpoint = out / "checkpoints" / "checkpoint-2"
+    names = sorted(p.name for p in checkpoint.iterdir())
+    assert not [n for n in names if n.endswith((".pt", ".pth", ".bin", ".pkl"))], names
+    keys = set(load_file(str(checkpoint / "trainable.safetensors")))
+    # B of query and value in 2 layers, and the classifier head: nothing frozen (no A, no base weight)
+    assert keys == {f"bert.encoder.layer.{i}.attention.self.{m}.B" for i in (0, 1) for m in ("query", "value")} | \
+        {"classifier.weight", "classifier.bias"}
+    optimizer = load_file(str(checkpoint / "optimizer.safetensors"))
+    assert {k.rsplit(".", 1)[1] for k in optimizer} == {"exp_avg", "exp_avg_sq", "step"}  # AdamW, per tensor
+    assert len(optimizer) == 3 * len(keys)
+
+
+def test_resume_after_an_interruption_is_bit_identical(tmp_path, capsys):
+    """A run stopped right after its step-2 checkpoint (simulated: only that checkpoint is kept) and
+    resumed ends with the same trained tensors as the uninterrupted run, dropout on: the data order,
+    optimiser, scheduler, RNG states and adapter mask streams all continue."""
+    import shutil
+
+    from safetensors.torch import load_file
+
+    common = ["train", "--task", "tweets", "--model", "tiny-bert", "--method", "b_only", "--rank", "2", "--dropout",
+              "0.3", "--eval-steps", "2", "--keep-checkpoints", "--max-steps", "4", *SMALL]
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    assert run_cli(common + ["--out", str(whole)], capsys)[0] == 0
+    (split / "checkpoints").mkdir(parents=True)
+    shutil.copytree(whole / "checkpoints" / "checkpoint-2", split / "checkpoints" / "checkpoint-2")
+    assert run_cli(common + ["--resume", "--out", str(split)], capsys)[0] == 0
+    a = load_file(str(whole / "checkpoints" / "checkpoint-4" / "trainable.safetensors"))
+    b = load_file(str(split / "checkpoints" / "checkpoint-4" / "trainable.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert json.loads((whole / "metrics.json").read_text())["metrics"] == \
+        json.loads((split / "metrics.json").read_text())["metrics"]

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from asymlora.training import env
+from asymlora.training import checkpoints, env
 from asymlora.training.callbacks import (AdaLoRACallback, BestEvalCallback, MaskStateCallback, ThroughputCallback,
                                         restore_mask_state)
 from asymlora.training.config import IDENTITY_FIELDS, Resolved, TrainConfig, resolve
@@ -94,6 +94,36 @@ def _make_trainer_class(family, options):
             if self.throughput is not None:
                 self.throughput.samples += family.batch_examples(inputs) * env.world_size()
             return super().training_step(model, inputs, num_items_in_batch)
+
+        # Adapter-only checkpoints (asymlora.training.checkpoints): trainable tensors, optimiser,
+        # scheduler and RNG states in safetensors + JSON; no frozen weight, no pickle.
+        def _save(self, output_dir=None, state_dict=None):
+            if self.args.should_save:
+                checkpoints.save_trainable(self.model, output_dir or self.args.output_dir)
+
+        def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+            if not Path(resume_from_checkpoint, checkpoints.TRAINABLE_FILE).is_file():
+                return super()._load_from_checkpoint(resume_from_checkpoint, model)
+            checkpoints.load_trainable(model or self.model, resume_from_checkpoint)
+
+        def _save_optimizer_and_scheduler(self, output_dir):
+            if self.args.should_save:
+                checkpoints.save_optimizer(self.optimizer, self.lr_scheduler, output_dir)
+
+        def _load_optimizer_and_scheduler(self, checkpoint):
+            if checkpoint is not None and not checkpoints.load_optimizer(self.optimizer, self.lr_scheduler, checkpoint):
+                super()._load_optimizer_and_scheduler(checkpoint)
+
+        def _rank(self):
+            return None if self.args.world_size <= 1 else self.args.process_index
+
+        def _save_rng_state(self, output_dir):
+            Path(output_dir).mkdir(parents=True, exist_ok=True)
+            checkpoints.save_rng(output_dir, self._rank())
+
+        def _load_rng_state(self, checkpoint):
+            if checkpoint is not None and not checkpoints.load_rng(checkpoint, self._rank()):
+                super()._load_rng_state(checkpoint)
 
     return CountingTrainer
 
@@ -262,7 +292,8 @@ def train(config: TrainConfig, plan: Plan | None = None) -> dict:
         weight_decay=resolved.weight_decay,
         lr_scheduler_type="linear",
         eval_strategy=strategy, eval_steps=eval_steps,
-        save_strategy=strategy if config.save_checkpoints else "no", save_steps=eval_steps, save_total_limit=1,
+        save_strategy=strategy if config.save_checkpoints else "no", save_steps=eval_steps,
+        save_total_limit=None if config.keep_checkpoints else 1,
         logging_strategy="steps", logging_steps=config.logging_steps or max(1, min(50, total_steps // 10 or 1)),
         report_to=[] if config.report_to in (None, "", "none") else [config.report_to],
         seed=config.seed, data_seed=config.seed,
