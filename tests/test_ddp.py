@@ -56,7 +56,7 @@ def run(command: list[str], cwd: Path) -> None:
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not built in")
 def test_two_process_ddp_matches_one_process(tmp_path):
     model = tiny_model_folder(tmp_path)
-    common = ["train", "--task", "tweets", "--model", str(model), "--method", "b_only", "--rank", "4",
+    common = ["train", "--task", "tweets", "--model", str(model), "--method", "b_only", "--rank", "4", "--dropout", "0",
               "--max-steps", "4", "--train-limit", "64", "--eval-limit", "32", "--max-length", "24", "--lr", "1e-2", "--eval-steps", "4",
               "--threads", "1"]
     run([sys.executable, "-m", "asymlora.cli", *common, "--batch-size", "8", "--out", str(tmp_path / "one")], tmp_path)

@@ -146,6 +146,17 @@ METHODS["linear_probe"] = MethodSpec("linear_probe", "Linear probe", "linear_pro
                                      "linear probing: only the classification head is trained")
 
 
+def plain_label(label: str) -> str:
+    """A paper label in plain Unicode text for terminals and markdown: ``$\\hat B_0 A_{rand}$`` ->
+    ``B̂₀ A_rand`` (a hat becomes a combining circumflex, ``_0`` a subscript zero, braces and ``$`` go)."""
+    import re
+
+    text = label.replace("$", "")
+    text = re.sub(r"\\hat\s*\{?([A-Za-z])\}?", "\\1\u0302", text)
+    text = re.sub(r"_\{([^}]*)\}", r"_\1", text)
+    return text.replace("_0", "\u2080")
+
+
 def get_method(name: str) -> MethodSpec:
     """The registered method called ``name``; an unknown name raises ValueError with a hint."""
     key = str(name).strip().replace("-", "_")

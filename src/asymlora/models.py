@@ -18,6 +18,7 @@ renamed, so concurrent processes (DDP ranks) never see half a model.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hashlib
 import importlib.util
@@ -388,7 +389,21 @@ def load_for_sequence_classification(ref_or_name: str | ModelRef, num_labels: in
     if ref.kind == "text" and getattr(config, "pad_token_id", None) is None:
         tok = load_tokenizer(ref)
         config.pad_token_id = tok.pad_token_id
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), quiet_load_report():
         torch.manual_seed(int(seed))
         model = auto.from_pretrained(path, config=config, **kwargs)
     return model
+
+
+@contextlib.contextmanager
+def quiet_load_report():
+    """Silence transformers' load report while a task head is created fresh (it lists the head as
+    MISSING, which is the point of loading a base model for a new task); errors still show."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)

@@ -31,7 +31,8 @@ def register(app: typer.Typer) -> None:
         batch_size: int = typer.Option(None, "--batch-size", help="per-device batch size (default 16)"),
         max_length: int = typer.Option(None, "--max-length", help="max tokens (default 128)"),
         alpha: float = typer.Option(None, "--alpha", help="adapter alpha (s = alpha / r; default 16)"),
-        dropout: float = typer.Option(0.0, "--dropout", help="adapter input dropout"),
+        dropout: float = typer.Option(0.05, "--dropout", help="adapter input dropout (0.05: with A frozen the "
+                                      "backward then keeps only the r-wide projection; 0 turns it off)"),
         targets: str = typer.Option(None, "--targets", help="comma-separated module suffixes, 're:<regex>' or "
                                     "'all-linear' (default: the model's, e.g. query,value)"),
         train_limit: int = typer.Option(None, "--train-limit", help="use at most N training examples (seeded)"),

@@ -22,6 +22,8 @@ import statistics
 from collections import OrderedDict
 from pathlib import Path
 
+from asymlora.methods import plain_label
+
 PAPER_TASK_ORDER = ("mnli", "sst2", "mrpc", "cola", "qnli", "rte", "stsb")
 METRIC_NAMES = {"accuracy": "Acc", "macro_f1": "Macro-F1", "f1": "F1", "matthews": "MCC", "pearson": "Pearson",
                 "spearman": "Spearman"}
@@ -84,7 +86,7 @@ def build(records: list[dict]) -> dict:
     models = {key[0] for key in groups}
     rows = []
     for (model, method, rank), runs in groups.items():
-        label = runs[0].get("label") or method
+        label = plain_label(runs[0].get("label") or method)
         label = f"{label} ({method})" if label != method else label
         label = f"{label} r={rank}" if rank else label
         if len(models) > 1:
@@ -124,7 +126,8 @@ def to_markdown(report: dict, title: str = "Results", source: str = "") -> str:
         t = tasks[0]
         metrics = report["metrics"][t]
         head = ["Method"] + [METRIC_NAMES.get(m, m) for m in metrics] + \
-               ["Trainable params", "% params", "Train samples/s", "Adapter file", "Seeds"]
+               ["Trainable params", "% params", "Train samples/s (wall clock, load-dependent)", "Adapter file",
+                "Seeds"]
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for row in rows:
             cells = row["cells"].get(t, {})
@@ -141,7 +144,8 @@ def to_markdown(report: dict, title: str = "Results", source: str = "") -> str:
             values = [fmt(row["cells"].get(t, {}).get(report["main_metric"][t])) for t in tasks]
             avg = "—" if row["average"] is None else f"{row['average']:.2f}"
             lines.append("| " + " | ".join([row["label"], f"{row['trainable_percent']:.3f}%"] + values + [avg]) + " |")
-        lines += ["", "Training throughput (train samples / s over training steps only, mean (std) over seeds):", ""]
+        lines += ["", "Training throughput (train samples / s over training steps only, mean (std) over seeds; "
+                      "wall clock of separate runs, so it depends on the machine's load):", ""]
         head = ["Method"] + tasks
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for row in rows:
@@ -167,18 +171,32 @@ def plot(report: dict, path: str | Path, title: str = "") -> Path:
         groups = [(t, t, report["main_metric"][t]) for t in tasks]
     width = 0.8 / max(1, len(rows))
     fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(groups) + 0.4 * len(rows)) + 3.5, 4))
+    probe = next((row for row in rows if row["method"] == "linear_probe"), None)
     for i, row in enumerate(rows):
-        means = [row["cells"].get(t, {}).get(m, {}).get("mean") for _, t, m in groups]
-        stds = [row["cells"].get(t, {}).get(m, {}).get("std") or 0.0 for _, t, m in groups]
+        cells = [row["cells"].get(t, {}).get(m, {}) for _, t, m in groups]
+        means = [c.get("mean") for c in cells]
         xs = [g + (i - (len(rows) - 1) / 2) * width for g in range(len(groups))]
-        ax.bar(xs, [v if v is not None else 0 for v in means], width, yerr=stds, capsize=3, label=row["label"])
+        ax.bar(xs, [v if v is not None else 0 for v in means], width, label=row["label"])
+        spread = [(x, v, c["std"]) for x, v, c in zip(xs, means, cells) if v is not None and c.get("n", 0) >= 2]
+        if spread:  # error bars only where there are at least 2 seeds
+            ax.errorbar([x for x, _, _ in spread], [v for _, v, _ in spread], yerr=[s for _, _, s in spread],
+                        fmt="none", ecolor="black", capsize=3, linewidth=1)
     ax.set_xticks(range(len(groups)))
     ax.set_xticklabels([METRIC_NAMES.get(name, name) for name, _, _ in groups])
     ax.set_ylabel("score (%), mean ± std over seeds")
     values = [c["mean"] for row in rows for cells in row["cells"].values() for c in cells.values() if c["mean"] is not None]
     if values:
-        low = min(values)
-        ax.set_ylim(max(0, low - 10) if low > 0 else low - 5, max(values) + 5)
+        # the axis starts at a meaningful floor: the linear probe's lowest score (the head alone), else 0
+        floor = min(c["mean"] for c in (probe["cells"].get(t, {}).get(m, {}) for _, t, m in groups)
+                    if c.get("mean") is not None) if probe else 0.0
+        low = min(min(values), floor)
+        ax.set_ylim(max(0.0, low - 5) if probe else min(0.0, low), max(values) + 5)
+        if probe:  # the head alone, per metric: the level an adapter has to beat
+            for g, (_, t, m) in enumerate(groups):
+                level = probe["cells"].get(t, {}).get(m, {}).get("mean")
+                if level is not None:
+                    ax.hlines(level, g - 0.45, g + 0.45, colors="grey", linestyles="--", linewidth=0.9,
+                              label="linear probe level" if g == 0 else None)
     ax.set_title(title)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     fig.tight_layout()

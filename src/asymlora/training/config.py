@@ -35,7 +35,7 @@ class TrainConfig:
     train_limit: int | None = None
     eval_limit: int | None = None
     alpha: float | None = None
-    dropout: float = 0.0
+    dropout: float = 0.05  # on by default: the frozen-A backward then saves no input-wide copy
     targets: Any = None
     warmup_ratio: float | None = None
     weight_decay: float | None = None

@@ -18,6 +18,12 @@ overrides both), plus once at the end if the last step was not evaluated. The he
 the TEST split's at the best validation evaluation when the task has a labelled test split
 (``selection = "test@best-validation"``), else the best validation evaluation
 (``selection = "best-validation"``: the paper's GLUE convention, optimistic by construction).
+
+Quick runs (at most :data:`QUICK_RUN_STEPS` steps, no ``eval_limit``) evaluate during training on a
+fixed seeded subset of :data:`EVAL_SUBSET` validation examples; the full split is scored once at the
+end: the test split, or, without one, the full validation split at the best subset evaluation
+(``selection = "full-validation@best-validation-subset"``). ``checkpoints/`` are adapter-only
+(:mod:`asymlora.training.checkpoints`).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 
 from asymlora.training import checkpoints, env
@@ -201,6 +208,24 @@ def validate(config: TrainConfig, check_sources: bool = True) -> Plan:
     return Plan(task, family, spec, ref, int(config.rank) if spec.uses_rank else 0, resolved)
 
 
+#: The quick-evaluation rule: a run of at most ``QUICK_RUN_STEPS`` optimiser steps with no
+#: ``--eval-limit`` scores its periodic evaluations on a fixed subset of ``EVAL_SUBSET`` validation
+#: examples; the full split is scored once at the end (test, or validation when there is no test).
+QUICK_RUN_STEPS = 500
+EVAL_SUBSET = 500
+
+
+def eval_subset(validation, config: TrainConfig, total_steps: int):
+    """The validation examples the periodic evaluations use (see :data:`QUICK_RUN_STEPS`): a seeded
+    subset, in the original order, chosen by the run seed and independent of everything else."""
+    import zlib
+
+    if config.eval_limit is not None or total_steps > QUICK_RUN_STEPS or len(validation) <= EVAL_SUBSET:
+        return validation
+    rng = np.random.default_rng([int(config.seed), zlib.crc32(b"eval-subset")])
+    return validation.select(np.sort(rng.choice(len(validation), size=EVAL_SUBSET, replace=False)).tolist())
+
+
 @contextlib.contextmanager
 def _sources_of(task, ref, config):
     """Failures to reach the hub while loading data or a model become one UserError line with the fix;
@@ -306,6 +331,8 @@ def train(config: TrainConfig, plan: Plan | None = None) -> dict:
     arguments.update(options.arguments)
     args = args_class(**arguments)
 
+    validation = data["validation"]
+    during = eval_subset(validation, config, total_steps)  # what the periodic evaluations score
     best = BestEvalCallback(model, main_key, greater_is_better(task.main_metric))
     throughput = ThroughputCallback()
     callbacks = [best, throughput, MaskStateCallback(model)]
@@ -313,7 +340,7 @@ def train(config: TrainConfig, plan: Plan | None = None) -> dict:
     if adalora is not None:
         callbacks.append(adalora)
     trainer = _make_trainer_class(family, options)(
-        model=model, args=args, train_dataset=data["train"], eval_dataset=data["validation"],
+        model=model, args=args, train_dataset=data["train"], eval_dataset=during,
         data_collator=family.collator(processor, model), compute_metrics=family.metrics_fn(task, processor),
         preprocess_logits_for_metrics=options.preprocess_logits, callbacks=callbacks)
     trainer.throughput = throughput
@@ -327,9 +354,11 @@ def train(config: TrainConfig, plan: Plan | None = None) -> dict:
         trainer.evaluate()
     final_eval = best.history[-1]
     best.restore_best()
-    test = None
+    test = full = None
     if "test" in data:
         test = trainer.evaluate(data["test"], metric_key_prefix="test")
+    elif len(during) < len(validation):  # the headline: the best checkpoint on the FULL validation split
+        full = trainer.evaluate(validation, metric_key_prefix="full")
 
     def strip(metrics: dict, prefix: str) -> dict:
         names = set(task.metric_names)
@@ -340,8 +369,10 @@ def train(config: TrainConfig, plan: Plan | None = None) -> dict:
         "task": task.name, "family": family.name, "model": config.model, "method": spec.name, "label": spec.label, "kind": spec.kind,
         "rank": rank, "seed": config.seed, "adapter_seed": resolved.adapter_seed,
         "main_metric": task.main_metric,
-        "metrics": strip(test, "test") if test is not None else strip(best.best["metrics"], "eval"),
-        "selection": "test@best-validation" if test is not None else "best-validation",
+        "metrics": strip(test, "test") if test is not None else
+        strip(full, "full") if full is not None else strip(best.best["metrics"], "eval"),
+        "selection": "test@best-validation" if test is not None else
+        "full-validation@best-validation-subset" if full is not None else "best-validation",
         "best_eval": {"step": best.best["step"], "epoch": best.best["epoch"],
                       "metrics": strip(best.best["metrics"], "eval")},
         "final_eval": {"step": final_eval["step"], "epoch": final_eval["epoch"],
@@ -354,7 +385,7 @@ def train(config: TrainConfig, plan: Plan | None = None) -> dict:
         "samples_per_second": throughput.samples_per_second,
         "trainer_samples_per_second": output.metrics.get("train_samples_per_second"),
         "train_steps": int(trainer.state.global_step), "train_examples": len(data["train"]),
-        "eval_examples": len(data["validation"]), "test_examples": len(data["test"]) if "test" in data else 0,
+        "eval_examples": len(validation), "eval_examples_during_training": len(during), "test_examples": len(data["test"]) if "test" in data else 0,
         "train_loss": float(output.training_loss),
         "preprocessing": prepared.notes,
         "train_seconds": train_seconds,
