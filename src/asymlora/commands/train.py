@@ -48,9 +48,15 @@ def register(app: typer.Typer) -> None:
         threads: int = typer.Option(None, "--threads", help="CPU threads (default: cores / local processes)"),
         quick: bool = typer.Option(False, "--quick", help="20 steps on 256 examples, max length 64"),
         overwrite: bool = typer.Option(False, "--overwrite", help="replace a finished run already in --out"),
+        alpha_ratio: float = typer.Option(None, "--alpha-ratio", help="alpha = ratio · rank (the paper's 2 for "
+                                          "instruction tuning); ignored when --alpha is given"),
+        bf16: bool = typer.Option(False, "--bf16", help="bfloat16 mixed precision (GPUs)"),
+        gradient_checkpointing: bool = typer.Option(False, "--gradient-checkpointing",
+                                                    help="recompute activations in backward to save memory"),
     ) -> None:
         """Fine-tune with one method and write metrics.json + adapter/."""
         import json
+        import shutil
         from pathlib import Path
 
         from asymlora.commands.common import out_dir, user_input
@@ -75,13 +81,20 @@ def register(app: typer.Typer) -> None:
                                  learning_rate=lr, batch_size=batch_size, alpha=alpha, dropout=dropout,
                                  targets=targets_value, eval_steps=eval_steps, grad_accum=grad_accum,
                                  report_to=report_to, resume=resume, keep_checkpoints=keep_checkpoints,
-                                 save_checkpoints=save_checkpoints, threads=threads, **options)
+                                 save_checkpoints=save_checkpoints, threads=threads, alpha_ratio=alpha_ratio,
+                                 bf16=bf16 or None, gradient_checkpointing=gradient_checkpointing or None, **options)
             plan = validate(config)
         if (folder / "metrics.json").exists() and not (overwrite or resume):
             raise UserError(f"--out {folder} already holds a finished run (metrics.json); choose another --out, "
                             "or pass --overwrite to replace it")
+        created = not folder.exists()
         out_dir(folder, "train")
-        record = run_train(config, plan)
+        try:
+            record = run_train(config, plan)
+        except UserError:
+            if created:  # bad input found while loading data or the model: leave nothing behind
+                shutil.rmtree(folder, ignore_errors=True)
+            raise
         if env.is_main_process():
             summary = {k: record[k] for k in ("task", "family", "model", "method", "rank", "seed", "main_metric",
                                               "metrics", "selection", "trainable_params", "trainable_percent",

@@ -140,8 +140,9 @@ def interpretation(records: list[dict], committed: dict[str, list[dict]] | None 
     here = _mean_by_method(records)
     if {"lora", "b_only"} <= set(here):
         gap = here["b_only"][0] - here["lora"][0]
-        verb = "trails" if gap < 0 else "leads"
-        line = f"B-only {verb} LoRA by {abs(gap):.1f} accuracy points at this budget ({here['b_only'][1]} seed(s))"
+        verb = "matches LoRA" if abs(gap) < 0.05 else f"{'trails' if gap < 0 else 'leads'} LoRA by {abs(gap):.1f} " \
+            "accuracy points"
+        line = f"B-only {verb} at this budget ({here['b_only'][1]} seed(s))"
         if "a_only" in here:
             line += f" and is {here['b_only'][0] - here['a_only'][0]:+.1f} against A-only"
         lines.append(line + ", with half of LoRA's trainable adapter parameters.")
@@ -193,7 +194,10 @@ def run_demo(out: str | Path, quick: bool = False, seeds: int | None = None, ech
     echo(f"1. Accuracy: MiniLM on real tweets (3 classes), {len(spec.seeds)} seed(s), {o['max_steps']} steps of "
          f"16 tweets, lr {o['learning_rate']:g}, adapters r=8 on query,value, test accuracy at the best of "
          f"{o['evals_per_run']} validation checks")
-    result = reproduce(spec, out, spec.seeds, None, None, echo=echo)
+    import datasets
+
+    datasets.disable_progress_bars()  # the demo prints one line per run instead
+    result = reproduce(spec, out, spec.seeds, None, None, echo=echo, progress=False)
     rendered = render(out / "results.jsonl", out, title=f"{spec.name}: MiniLM on tweets")
     echo("")
     echo(rendered["markdown"])
@@ -205,6 +209,8 @@ def run_demo(out: str | Path, quick: bool = False, seeds: int | None = None, ech
             if path.is_file():
                 committed[label] = read_results(path)
     story = interpretation(read_results(out / "results.jsonl"), committed)
+    if quick:
+        story.insert(0, f"--quick trains {o['max_steps']} steps: a check that the pipeline runs, not a measurement.")
     for line in story:
         echo("=> " + line)
     echo("")

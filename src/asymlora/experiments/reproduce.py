@@ -36,10 +36,9 @@ def train_config(spec: Spec, run: Run, out: Path, max_steps: int | None = None, 
 
 
 def run_fingerprint(config) -> str:
-    from asymlora.training.config import IDENTITY_FIELDS
+    from asymlora.training.config import identity
 
-    data = config.to_dict()
-    return fingerprint({k: data[k] for k in IDENTITY_FIELDS})
+    return fingerprint(identity(config))
 
 
 def result_record(spec: Spec, run: Run, config, record: dict) -> dict:

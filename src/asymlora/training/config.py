@@ -35,6 +35,9 @@ class TrainConfig:
     train_limit: int | None = None
     eval_limit: int | None = None
     alpha: float | None = None
+    alpha_ratio: float | None = None  # alpha = alpha_ratio · rank when alpha is not given (the paper's 2·rank)
+    bf16: bool | None = None  # bfloat16 mixed precision (GPUs)
+    gradient_checkpointing: bool | None = None  # recompute activations in backward (the lean frozen-A path stays exact)
     dropout: float = 0.05  # on by default: the frozen-A backward then saves no input-wide copy
     targets: Any = None
     warmup_ratio: float | None = None
@@ -67,6 +70,17 @@ class TrainConfig:
 IDENTITY_FIELDS = ("task", "model", "method", "rank", "seed", "adapter_seed", "data_dir", "max_steps", "epochs",
                    "learning_rate", "batch_size", "max_length", "train_limit", "eval_limit", "alpha", "dropout",
                    "targets", "warmup_ratio", "weight_decay", "eval_steps", "evals_per_run", "grad_accum")
+#: Identity fields added later: left out of the identity while unset, so runs recorded before they
+#: existed keep their fingerprint.
+OPTIONAL_IDENTITY_FIELDS = ("alpha_ratio", "bf16")
+
+
+def identity(config: "TrainConfig") -> dict:
+    """The fields that change what a run computes (its fingerprint's input)."""
+    data = config.to_dict()
+    out = {k: data[k] for k in IDENTITY_FIELDS}
+    out.update({k: data[k] for k in OPTIONAL_IDENTITY_FIELDS if data[k] is not None})
+    return out
 
 
 @dataclass
@@ -96,7 +110,8 @@ def resolve(config: TrainConfig, hyper, default_targets, head_modules) -> Resolv
         epochs=float(pick(config.epochs, hyper.epochs)),
         batch_size=int(pick(config.batch_size, hyper.batch_size)),
         max_length=int(pick(config.max_length, hyper.max_length)),
-        alpha=float(pick(config.alpha, hyper.alpha)),
+        alpha=float(pick(config.alpha, hyper.alpha if config.alpha_ratio is None
+                         else config.alpha_ratio * max(int(config.rank), 1))),
         warmup_ratio=float(pick(config.warmup_ratio, hyper.warmup_ratio)),
         weight_decay=float(pick(config.weight_decay, hyper.weight_decay)),
         targets=pick(config.targets, list(default_targets) if not isinstance(default_targets, str)

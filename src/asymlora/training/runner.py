@@ -42,7 +42,7 @@ import torch
 from asymlora.training import checkpoints, env
 from asymlora.training.callbacks import (AdaLoRACallback, BestEvalCallback, MaskStateCallback, ThroughputCallback,
                                         restore_mask_state)
-from asymlora.training.config import IDENTITY_FIELDS, Resolved, TrainConfig, resolve
+from asymlora.training.config import Resolved, TrainConfig, identity, resolve
 
 if TYPE_CHECKING:  # pragma: no cover
     from asymlora.methods import MethodSpec
@@ -229,7 +229,7 @@ def eval_subset(validation, config: TrainConfig, total_steps: int):
 @contextlib.contextmanager
 def _sources_of(task, ref, config):
     """Failures to reach the hub while loading data or a model become one UserError line with the fix;
-    a missing user data file too. Other failures stay bugs."""
+    so do a missing data file and a malformed file given with ``--data-dir``. Other failures stay bugs."""
     from asymlora.errors import UserError
     from asymlora.models import hub_hint
 
@@ -237,6 +237,13 @@ def _sources_of(task, ref, config):
         yield
     except FileNotFoundError as err:
         raise UserError(str(err)) from err
+    except (ValueError, UnicodeDecodeError) as err:  # a malformed file of the user's (--data-dir)
+        if config.data_dir is not None and not isinstance(err, UserError):
+            from asymlora.errors import describe
+
+            raise UserError(f"--data-dir {config.data_dir}: {describe(err)}" if config.data_dir not in str(err)
+                            else describe(err)) from err
+        raise
     except (OSError, ConnectionError) as err:
         if ref.source == "hub" or (task.hub_dataset and config.data_dir is None):
             what = f"model {ref.name!r}" if ref.source == "hub" else f"task {task.name!r} ({task.hub_dataset})"
@@ -279,7 +286,8 @@ def train(config: TrainConfig, plan: Plan | None = None) -> dict:
             raise ValueError(f"task {task.name!r} has no {needed!r} split")
     with _sources_of(task, ref, config):
         processor = load_tokenizer(ref)
-    prepared = family.preprocess(splits, processor, task, resolved.max_length)
+    with _sources_of(task, ref, config):
+        prepared = family.preprocess(splits, processor, task, resolved.max_length)
     data = prepared.splits
 
     global_batch = resolved.batch_size * config.grad_accum * env.world_size()
@@ -327,6 +335,9 @@ def train(config: TrainConfig, plan: Plan | None = None) -> dict:
         remove_unused_columns=True,
         ddp_find_unused_parameters=False,
         use_cpu=not torch.cuda.is_available(),
+        bf16=bool(config.bf16),
+        gradient_checkpointing=bool(config.gradient_checkpointing),
+        gradient_checkpointing_kwargs={"use_reentrant": False} if config.gradient_checkpointing else None,
     )
     arguments.update(options.arguments)
     args = args_class(**arguments)
@@ -393,7 +404,7 @@ def train(config: TrainConfig, plan: Plan | None = None) -> dict:
         "world_size": env.world_size(), "threads": threads, "device": env.device_name(),
         "versions": env.versions(), "git_commit": env.git_commit(),
         "config": config.to_dict(), "resolved": resolved.to_dict(),
-        "identity": {k: config.to_dict()[k] for k in IDENTITY_FIELDS},
+        "identity": identity(config),
     }
     if trainer.is_world_process_zero():
         record["adapter_bytes"] = save_trained(_peft_or_model(model), spec.kind, out / "adapter")
