@@ -187,6 +187,18 @@ def _load_adapter(folder: Path) -> None:
     load_adapter(fresh_base(), folder / "adapter")
 
 
+def _store():
+    from asymlora.experiments import store
+
+    return store
+
+
+def _parse_shard(text: str) -> None:
+    from asymlora.experiments.grid import parse_shard
+
+    parse_shard(text)
+
+
 def _read_results(folder: Path) -> None:
     from asymlora.experiments.store import read_results
 
@@ -357,7 +369,7 @@ CASES: list[Case] = [
     Case("bad-target-regex", "config", "target regex does not compile", 2, "the regex does not compile",
          "give a valid regular expression", cli=_train("--targets", "re:(query"), api=_adapter_config(targets="re:(query")),
     Case("bad-shard", "config", "--shard outside 0..n-1", 2, "--shard 3/2", "need 0 <= i < n",
-         cli=_reproduce("--shard", "3/2"), setup=_yaml(GRID)),
+         cli=_reproduce("--shard", "3/2"), api=lambda folder: _parse_shard("3/2"), setup=_yaml(GRID)),
     # ---- data
     Case("data-folder-missing", "data", "--data-dir does not exist", 2, "data folder not found",
          "--data-dir", cli=lambda folder: _train("--data-dir", str(folder / "nowhere"), task="sst2")(folder),
@@ -408,7 +420,8 @@ CASES: list[Case] = [
          api=_load_adapter,
          setup=lambda folder: _edit_config(folder, lambda d: d["weights"].update(file="../../secret.safetensors"))),
     Case("peft-pickle-only", "adapter", "PEFT folder with only adapter_model.bin (pickle)", 2,
-         "asymlora never loads pickle files", "safe_serialization=True", api=_import_peft, setup=_peft_bin_only),
+         "asymlora never loads pickle files", "safe_serialization=True", cli=_verify, api=_import_peft,
+         setup=_peft_bin_only),
     # ---- runs
     Case("out-not-writable", "run", "--out cannot be created (a file is in the way)", 2, "cannot create --out",
          "choose a writable folder",
@@ -417,17 +430,18 @@ CASES: list[Case] = [
     Case("out-holds-finished-run", "run", "--out already holds a finished run", 2, "already holds a finished run",
          "--overwrite", cli=_train(), setup=_finished_run),
     Case("results-torn-last-line", "run", "results file whose last line was cut by a crash", 0,
-         "line 2 is incomplete", "skipped", cli=_report,
+         "line 2 is incomplete", "skipped", cli=_report, api=_read_results,
          setup=_results([_record("a"), _record("b")[:40]]), subprocess=True),
     Case("results-bad-middle-line", "run", "results file with a malformed line before the last", 2,
          ":2: not a JSON line", "repair or remove that line", cli=_report, api=_read_results,
          setup=_results([_record("a"), "{oops\n", _record("c")])),
     Case("results-not-utf8", "run", "results file that is not UTF-8", 2, "not valid utf-8 text", "UTF-8",
          cli=_report, api=_read_results, setup=_not_utf8_results),
-    Case("results-missing", "run", "results file does not exist", 2, "results file not found", "run",
-         cli=_report),
-    Case("max-steps-zero", "run", "--max-steps 0", 2, "--max-steps must be >= 1", ">= 1",
-         cli=_reproduce("--max-steps", "0"), setup=_yaml(GRID)),
+    Case("results-missing", "run", "results file does not exist", 2, "results file not found",
+         "run `asymlora reproduce` first", cli=_report,
+         api=lambda folder: _store().read_results(folder / "results.jsonl", missing_ok=False)),
+    Case("max-steps-zero", "run", "--max-steps 0", 2, "--max-steps must be >= 1 (got 0)", ">= 1",
+         cli=_reproduce("--max-steps", "0"), api=_validate(max_steps=0), setup=_yaml(GRID)),
 ]
 
 

@@ -113,9 +113,9 @@ def resolve(config: TrainConfig, hyper, default_targets, head_modules) -> Resolv
         if not ok:
             raise ValueError(f"training option {name}={getattr(resolved, name)!r} is out of range; it must be {allowed}")
     if config.max_steps is not None and config.max_steps < 1:
-        raise ValueError(f"max_steps must be >= 1 (got {config.max_steps})")
+        raise ValueError(f"--max-steps must be >= 1 (got {config.max_steps}); leave it out to train by epochs")
     if config.grad_accum < 1:
-        raise ValueError(f"grad_accum must be >= 1 (got {config.grad_accum})")
+        raise ValueError(f"--grad-accum must be >= 1 (got {config.grad_accum})")
     if not 0 <= config.dropout < 1:
         raise ValueError(f"dropout must be in [0, 1) (got {config.dropout})")
     return resolved
