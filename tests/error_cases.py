@@ -43,6 +43,7 @@ class Case:
     api: Callable[[Path], None] | None = None
     setup: Callable[[Path], None] | None = None
     subprocess: bool = False        # also run as a real ``python -m asymlora.cli`` process
+    writes: tuple[str, ...] = ()    # names of the only files the failing command may create (a run's error.txt)
 
     @property
     def how(self) -> str:
@@ -130,6 +131,13 @@ def _train(*extra: str, task: str = "tweets", model: str = "tiny-bert", method: 
     return argv
 
 
+def _train_on(data: str, task: str = "sst2"):
+    """``asymlora train`` on the case folder's ``data`` (``--data-dir``)."""
+    def argv(folder: Path) -> list[str]:
+        return _train("--data-dir", str(folder / data), task=task)(folder)
+    return argv
+
+
 def _validate(**options) -> Callable[[Path], None]:
     """``training.runner.validate(TrainConfig(...))`` with the tiny defaults, overridden by ``options``."""
     def call(folder: Path) -> None:
@@ -147,6 +155,14 @@ def _adapter_config(**fields) -> Callable[[Path], None]:
         from asymlora.adapters.config import AdapterConfig
 
         AdapterConfig(**fields)
+    return call
+
+
+def _adapter_config_from_dict(data: dict) -> Callable[[Path], None]:
+    def call(folder: Path) -> None:
+        from asymlora.adapters.config import AdapterConfig
+
+        AdapterConfig.from_dict(data)
     return call
 
 
@@ -171,10 +187,10 @@ def _reproduce(*extra: str):
     return argv
 
 
-def _glue_load(folder: Path) -> None:
+def _glue_load(folder: Path, data: str = "glue") -> None:
     from asymlora.tasks import get_task
 
-    get_task("sst2").load(str(folder / "glue"), 0)
+    get_task("sst2").load(str(folder / data), 0)
 
 
 def _verify(folder: Path) -> list[str]:
@@ -303,6 +319,15 @@ def _tweets_load(folder: Path) -> None:
     get_task("tweets").load(str(folder / "tweets.csv"), 0)
 
 
+def _failing_grid(folder: Path) -> None:
+    """A grid over local SST-2 data with a bad label, and a results file holding an earlier run."""
+    _glue(folder, _label_out_of_range)
+    (folder / "grid.yaml").write_text(GRID.replace("[tweets]", "[sst2]") + f"data_dir: {folder / 'glue'}\n"
+                                      "overrides: {train_limit: 16, eval_limit: 8, max_length: 16, batch_size: 8}\n")
+    (folder / "out").mkdir()
+    _results([_record("earlier/run")])(folder / "out")
+
+
 def _not_utf8_results(folder: Path) -> None:
     (folder / "results.jsonl").write_bytes(b'{"run_id": "\xff\xfe"}\n')
 
@@ -331,7 +356,7 @@ CASES: list[Case] = [
          cli=_reproduce(), api=_load_spec, setup=_yaml(GRID + "overrides: {max_steps: ten}\n")),
     Case("adapter-field-unknown", "config", "AdapterConfig field is misspelt", 2,
          "unknown AdapterConfig field 'rnak'", "did you mean 'rank'",
-         api=lambda folder: __import__("asymlora.adapters.config", fromlist=["x"]).AdapterConfig.from_dict({"rnak": 4})),
+         api=_adapter_config_from_dict({"rnak": 4})),
     Case("malformed-yaml", "config", "experiment YAML does not parse", 2,
          "malformed YAML at line 2", "fix the YAML syntax",
          cli=_reproduce(), api=_load_spec, setup=_yaml("name: [unclosed\n")),
@@ -372,27 +397,27 @@ CASES: list[Case] = [
          cli=_reproduce("--shard", "3/2"), api=lambda folder: _parse_shard("3/2"), setup=_yaml(GRID)),
     # ---- data
     Case("data-folder-missing", "data", "--data-dir does not exist", 2, "data folder not found",
-         "--data-dir", cli=lambda folder: _train("--data-dir", str(folder / "nowhere"), task="sst2")(folder),
-         api=lambda folder: __import__("asymlora.tasks", fromlist=["x"]).get_task("sst2").load(str(folder / "nowhere"), 0)),
+         "--data-dir", cli=_train_on("nowhere"),
+         api=lambda folder: _glue_load(folder, "nowhere")),
     Case("data-file-missing", "data", "a split file is missing", 2, "dev.tsv: file not found",
          "put it there",
-         cli=lambda folder: _train("--data-dir", str(folder / "glue"), task="sst2")(folder), api=_glue_load,
+         cli=_train_on("glue"), api=_glue_load,
          setup=lambda folder: _glue(folder, lambda sst: (sst / "dev.tsv").unlink())),
     Case("data-column-missing", "data", "a column is missing", 2, "missing column(s) ['label']",
          "add the column",
-         cli=lambda folder: _train("--data-dir", str(folder / "glue"), task="sst2")(folder), api=_glue_load,
+         cli=_train_on("glue"), api=_glue_load,
          setup=lambda folder: _glue(folder, _drop_label_column)),
     Case("data-split-empty", "data", "a split has no rows", 2, "header only, no data rows", "add data rows",
-         cli=lambda folder: _train("--data-dir", str(folder / "glue"), task="sst2")(folder), api=_glue_load,
+         cli=_train_on("glue"), api=_glue_load,
          setup=lambda folder: _glue(folder, _header_only_dev)),
     Case("data-label-out-of-range", "data", "a label outside the task's classes", 2, "label '7' is not one of [0, 1]",
-         "fix the label", cli=lambda folder: _train("--data-dir", str(folder / "glue"), task="sst2")(folder),
+         "fix the label", cli=_train_on("glue"),
          api=_glue_load, setup=lambda folder: _glue(folder, _label_out_of_range)),
     Case("data-not-utf8", "data", "undecodable text", 2, "not UTF-8 text", "save the file as UTF-8",
-         cli=lambda folder: _train("--data-dir", str(folder / "glue"), task="sst2")(folder), api=_glue_load,
+         cli=_train_on("glue"), api=_glue_load,
          setup=lambda folder: _glue(folder, _not_utf8)),
     Case("tweets-column-missing", "data", "tweets CSV without a text column", 2, "missing column(s) ['text']",
-         "add the column", cli=lambda folder: _train("--data-dir", str(folder / "tweets.csv"))(folder),
+         "add the column", cli=_train_on("tweets.csv", task="tweets"),
          api=_tweets_load, setup=_tweets_without_text),
     Case("image-does-not-open", "data", "an image file that does not open", 2, "does not open as an image",
          "replace or remove", api=_open_broken_image, setup=_broken_image),
@@ -438,8 +463,11 @@ CASES: list[Case] = [
     Case("results-not-utf8", "run", "results file that is not UTF-8", 2, "not valid utf-8 text", "UTF-8",
          cli=_report, api=_read_results, setup=_not_utf8_results),
     Case("results-missing", "run", "results file does not exist", 2, "results file not found",
-         "run `asymlora reproduce` first", cli=_report,
+         "run asymlora reproduce first", cli=_report,
          api=lambda folder: _store().read_results(folder / "results.jsonl", missing_ok=False)),
+    Case("grid-run-fails", "run", "one run of a grid fails at run time (its data is bad)", 1,
+         "1 run(s) failed, first: sst2/b_only-r2-s0", "fix the label", cli=_reproduce("--no-report"),
+         setup=_failing_grid, writes=("error.txt", "spec.json")),
     Case("max-steps-zero", "run", "--max-steps 0", 2, "--max-steps must be >= 1 (got 0)", ">= 1",
          cli=_reproduce("--max-steps", "0"), api=_validate(max_steps=0), setup=_yaml(GRID)),
 ]
@@ -458,9 +486,10 @@ def render() -> str:
              "* stderr holds **one line** that names the problem and the fix, and no traceback (`--debug` shows "
              "it);",
              "* nothing is half-written: no file is created or changed (a folder may be created empty), existing "
-             "results stay intact;",
-             "* the API raises `ValueError` (or `FileNotFoundError`); `asymlora.errors.UserError` is a "
-             "`ValueError`.", "",
+             "results stay intact; a run that fails at run time leaves only its `error.txt` (the traceback) and "
+             "the grid's `spec.json`; a warning lets the command go on and write its outputs;",
+             "* the API raises `ValueError` (or `FileNotFoundError`; a warning case warns); "
+             "`asymlora.errors.UserError` is a `ValueError`.", "",
              f"{len(CASES)} cases.", ""]
     for area in AREAS:
         lines += [f"## {area.capitalize()}", "", "| Case | Problem | Through | Exit | The line names | The fix |",

@@ -65,11 +65,14 @@ def read_results(path: str | Path, missing_ok: bool = True) -> list[dict]:
     if not path.exists():
         if missing_ok:
             return []
-        raise FileNotFoundError(f"results file not found: {path}; run `asymlora reproduce` first, or give the "
+        raise FileNotFoundError(f"results file not found: {path}; run asymlora reproduce first, or give the "
                                 "path of its results.jsonl")
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a folder; give the results.jsonl file")
-    data = path.read_bytes()
+    with open(path, "rb") as handle:  # a shared lock: never read another process's half-done append
+        if fcntl is not None:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_SH)
+        data = handle.read()
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
