@@ -10,7 +10,10 @@ maps failures to exit statuses:
   file that holds the whole traceback (``<out>/error.txt``, or ``runs/error.txt`` before the
   command chose its folder).
 
-``--debug`` (or ``ASYMLORA_DEBUG=1``) shows the traceback instead of either line.
+``--debug`` (or ``ASYMLORA_DEBUG=1``) shows the traceback instead of either line. Warnings of
+asymlora's own categories (e.g. a torn results line that was skipped) are one ``warning: …`` line.
+When stderr is not a terminal (a log file, a test), the model-loading and dataset-mapping
+progress bars of transformers and datasets are switched off, so stderr holds only what matters.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+import warnings
 from pathlib import Path
 
 import typer
@@ -45,14 +49,39 @@ def _write_traceback(err: BaseException) -> Path | None:
         return None
 
 
+def _one_line_warnings(message, category, filename, lineno, file=None, line=None):
+    """``warning: <message>`` for asymlora's own warning categories; the others go where they would
+    have gone (Python's format on stderr, or a caller's ``catch_warnings(record=True)``)."""
+    if category.__module__.startswith("asymlora."):
+        print(f"warning: {message}", file=file or sys.stderr)
+    else:
+        warnings._showwarnmsg_impl(warnings.WarningMessage(message, category, filename, lineno, file, line))
+
+
+def _quiet_progress_bars() -> None:
+    """No loading / mapping progress bars when stderr is not a terminal (see the module docstring)."""
+    if sys.stderr.isatty():
+        return
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    hf_logging = sys.modules.get("transformers.utils.logging")
+    if hf_logging is not None:  # already imported (an in-process caller): switch them off directly
+        hf_logging.disable_progress_bar()
+    if "datasets" in sys.modules:
+        sys.modules["datasets"].disable_progress_bars()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app; see the module docstring for the exit statuses."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get("ASYMLORA_DEBUG") == "1"
     argv = [a for a in argv if a != "--debug"]
     CURRENT_OUT.clear()
+    _quiet_progress_bars()
     try:
-        app(args=argv, prog_name="asymlora", standalone_mode=False)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warnings
+            app(args=argv, prog_name="asymlora", standalone_mode=False)
     except typer.Exit as stop:
         sys.exit(stop.exit_code)
     except (typer.Abort, KeyboardInterrupt):

@@ -196,15 +196,32 @@ class AdapterFile:
 # ---------------------------------------------------------------------------- bytes
 def safetensors_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> bytes:
     """The safetensors serialisation of ``tensors`` (imported here: the adapters layer imports
-    only torch at module level)."""
+    only torch at module level), byte-for-byte deterministic.
+
+    safetensors writes ``__metadata__`` from a hash map whose order changes from call to call, so
+    two saves of the same adapter could differ in their header (and SHA-256). The header is
+    rewritten with the metadata keys sorted: same JSON, same tensors and offsets, a stable byte
+    string. Layout: 8-byte little-endian header length, the JSON header padded with spaces to a
+    multiple of 8 bytes, then the tensor data (offsets count from the data's start).
+    """
+    import struct
+
     from safetensors.torch import save
 
-    return save(tensors, metadata=metadata)
+    data = save(tensors, metadata=metadata)
+    if not metadata or len(metadata) < 2:
+        return data
+    length = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8:8 + length])
+    ordered = {"__metadata__": dict(sorted(header.pop("__metadata__").items())), **header}
+    text = json.dumps(ordered, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text + data[8 + length:]
 
 
 def read_json(path: Path) -> dict:
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing (not an adapter folder?)")
+        raise FileNotFoundError(f"{path} is missing (not an adapter folder?); give the folder that holds {path.name}")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
@@ -219,22 +236,25 @@ def read_safetensors(path: Path, expected_sha256: str | None = None) -> dict[str
     from safetensors.torch import load as safetensors_load
 
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing")
+        raise FileNotFoundError(f"{path} is missing; copy the whole adapter folder (both files)")
     data = path.read_bytes()
     if expected_sha256 is not None and hashlib.sha256(data).hexdigest() != expected_sha256:
         raise ValueError(f"{path} is truncated or corrupt: its SHA-256 differs from the one recorded in "
-                         f"{CONFIG_FILE} ({len(data)} bytes)")
+                         f"{CONFIG_FILE} ({len(data)} bytes); copy or save the adapter again")
     try:
         return safetensors_load(data)
     except (SafetensorError, ValueError, RuntimeError) as err:
-        raise ValueError(f"{path} is truncated or corrupt: not a readable safetensors file ({err})") from None
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ValueError(f"{path} is truncated or corrupt: not a readable safetensors file ({reason}); copy or "
+                         "save the adapter again") from None
 
 
 def read_meta(directory: str | os.PathLike) -> AdapterMeta:
     """Read and parse ``adapter_config.json`` of an adapter folder (no tensor read)."""
     folder = Path(directory)
     if not folder.exists():
-        raise FileNotFoundError(f"adapter folder {folder} does not exist")
+        raise FileNotFoundError(f"adapter folder {folder} does not exist; give the folder that holds "
+                                f"{CONFIG_FILE} and {WEIGHTS_FILE}")
     if not folder.is_dir():
         raise NotADirectoryError(f"{folder} is not a folder")
     data = read_json(folder / CONFIG_FILE)
@@ -245,7 +265,7 @@ def read_meta(directory: str | os.PathLike) -> AdapterMeta:
     version = data.get("format_version")
     if version not in READABLE_VERSIONS:
         raise ValueError(f"{folder / CONFIG_FILE} has format version {version!r}; this asymlora "
-                         f"({asymlora_version()}) reads versions {', '.join(map(str, READABLE_VERSIONS))}")
+                         f"({asymlora_version()}) reads versions {', '.join(map(str, READABLE_VERSIONS))}; upgrade asymlora to read it")
     try:
         meta = AdapterMeta.from_dict(data)
     except (KeyError, TypeError, AttributeError, IndexError) as err:
@@ -254,6 +274,9 @@ def read_meta(directory: str | os.PathLike) -> AdapterMeta:
         raise ValueError(f"{folder / CONFIG_FILE} is corrupt: {err}") from None
     if meta.weights is None:
         raise ValueError(f"{folder / CONFIG_FILE} is corrupt: no SHA-256 of {WEIGHTS_FILE}")
+    if meta.weights.file != WEIGHTS_FILE:  # the reader opens WEIGHTS_FILE only; a path elsewhere is refused
+        raise ValueError(f"{folder / CONFIG_FILE} is corrupt: its tensor file {meta.weights.file!r} is not a file name "
+                         f"inside the adapter folder; the tensors must be in {WEIGHTS_FILE} beside it")
     return meta
 
 

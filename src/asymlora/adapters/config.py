@@ -97,7 +97,8 @@ class AdapterConfig:
             try:
                 re.compile(self.targets[3:])
             except re.error as err:
-                _fail("targets", self.targets, f"the regex does not compile ({err})")
+                _fail("targets", self.targets, f"the regex does not compile ({err}); give a valid regular expression "
+                      "after 're:'")
         if not isinstance(self.rank_pattern, dict):
             _fail("rank_pattern", self.rank_pattern, "a mapping {pattern: rank} is required")
         for pattern, rank in self.rank_pattern.items():

@@ -20,6 +20,8 @@ from asymlora.adapters.recipe import dtype_name
 
 #: How many pretrained weights the base fingerprint hashes (first, middle and last target).
 FINGERPRINT_WEIGHTS = 3
+#: The fix every base-model mismatch names.
+ONTO = "load it onto the model it was trained on"
 
 
 def tensor_sha256(tensor: torch.Tensor) -> str:
@@ -71,23 +73,23 @@ class BaseFingerprint:
             module = modules.get(name)
             if module is None:
                 raise ValueError(f"the base model has no module {name!r} that the adapter was trained on "
-                                 f"(base model class {type(base_model).__name__}, adapter's {self.class_name})")
+                                 f"(base model class {type(base_model).__name__}, adapter's {self.class_name}); {ONTO}")
             if weight_layout(module) is None:
-                raise ValueError(f"module {name!r} of the base model is a {type(module).__name__}, not a linear layer")
+                raise ValueError(f"module {name!r} of the base model is a {type(module).__name__}, not a linear layer; {ONTO}")
             actual = tuple(dense_weight(module).shape)
             if actual != tuple(shape):
                 raise ValueError(f"base model mismatch at module {name!r}: weight is {actual[0]}×{actual[1]} "
-                                 f"(d_out×d_in) but the adapter was trained on {shape[0]}×{shape[1]}")
+                                 f"(d_out×d_in) but the adapter was trained on {shape[0]}×{shape[1]}; {ONTO}")
         if not check_weights:
             return
         for name, recorded in self.weights.items():
             weight = pretrained_weight(modules[name])
             if dtype_name(weight.dtype) != recorded.dtype:
                 raise ValueError(f"base model mismatch at module {name!r}: weights are {dtype_name(weight.dtype)} "
-                                 f"but the adapter was trained on {recorded.dtype} weights")
+                                 f"but the adapter was trained on {recorded.dtype} weights; {ONTO}")
             if tensor_sha256(weight) != recorded.sha256:
                 raise ValueError(f"base model mismatch at module {name!r}: its pretrained weights differ from the "
-                                 f"ones the adapter was trained on (fingerprint SHA-256 differs)")
+                                 f"ones the adapter was trained on (fingerprint SHA-256 differs); {ONTO}")
 
 
 def _hashed_names(names: list[str]) -> list[str]:

@@ -42,6 +42,8 @@ from typing import Callable
 
 import torch
 
+from asymlora.errors import UserError
+
 
 @dataclass(frozen=True)
 class FactorRequest:
@@ -114,9 +116,10 @@ def haar_orthonormal(n: int, r: int, generator: torch.Generator) -> torch.Tensor
 def _check_rank(request: FactorRequest, what: str) -> None:
     if request.rank > request.dim:
         side = "d_in" if request.factor == "A" else "d_out"
-        raise ValueError(
-            f"module {request.module_name!r}: a {what} factor {request.factor} needs rank <= {side}, "
-            f"but rank is {request.rank} and {side} is {request.dim}")
+        raise UserError(
+            f"module {request.module_name!r}: a {what} factor {request.factor} needs rank <= {side}, but rank is "
+            f"{request.rank} and {side} is {request.dim}; use rank <= {request.dim} (--rank), or leave that layer "
+            f"out of the targets")
 
 
 @register("orthonormal")

@@ -17,6 +17,7 @@ from torch import nn
 
 from asymlora.adapters.config import AdapterConfig
 from asymlora.adapters.linear import AdaptedLinear, weight_layout
+from asymlora.errors import UserError
 
 #: Names of output heads that "all-linear" never adapts (PEFT skips the output layer the same way).
 HEAD_NAMES = ("lm_head", "classifier", "score", "qa_outputs", "cls", "head")
@@ -58,7 +59,9 @@ def find_targets(model: nn.Module, config: AdapterConfig) -> list[str]:
     chosen = [n for n, _ in modules.items() if n and any(_suffix_match(n, t) for t in targets)]
     for name in chosen:
         if weight_layout(modules[name]) is None:
-            raise ValueError(f"target {name!r} is a {type(modules[name]).__name__}, not a linear layer")
+            linear = sorted({n.split(".")[-1] for n in linear_module_names(model)})
+            raise UserError(f"target {name!r} is a {type(modules[name]).__name__}, not a linear layer; name a linear "
+                            f"layer instead ({', '.join(linear[:8])})")
     return chosen
 
 
@@ -67,25 +70,28 @@ def inject(model: nn.Module, config: AdapterConfig) -> nn.Module:
 
     Raises ValueError when nothing matches (listing a few linear layers that do exist), when the
     model already carries asymlora adapters, or when a factor cannot be drawn (e.g. an orthonormal
-    factor with rank > dimension).
+    factor with rank > dimension). Targets that match nothing, or a rank a layer cannot hold, are
+    :class:`~asymlora.errors.UserError` (a ValueError). Every factor is drawn before the model is
+    changed, so a failure leaves the model as it was.
     """
     if any(isinstance(m, AdaptedLinear) for m in model.modules()):
         raise ValueError("the model already has asymlora adapters; start from a fresh base model")
     names = find_targets(model, config)
     if not names:
         existing = sorted({n.split(".")[-1] for n in linear_module_names(model)})
-        raise ValueError(f"no module matches targets={config.targets!r}; linear layers in this model "
-                         f"are named {', '.join(existing[:8]) or '(none)'}")
-    for parameter in model.parameters():
-        parameter.requires_grad_(False)
-    for name in names:
-        parent_name, _, child = name.rpartition(".")
-        parent = model.get_submodule(parent_name) if parent_name else model
-        setattr(parent, child, AdaptedLinear(getattr(parent, child), name, config))
+        raise UserError(f"no module matches targets={config.targets!r}; linear layers in this model "
+                        f"are named {', '.join(existing[:8]) or '(none)'}")
     saved = [n for n, _ in model.named_modules() if n and any(_suffix_match(n, s) for s in config.modules_to_save)]
     missing = [s for s in config.modules_to_save if not any(_suffix_match(n, s) for n in saved)]
     if missing:
         raise ValueError(f"modules_to_save {missing} match no module of the model")
+    wrappers = {name: AdaptedLinear(model.get_submodule(name), name, config) for name in names}  # may raise
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    for name, wrapper in wrappers.items():
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, child, wrapper)
     for name in saved:
         for parameter in model.get_submodule(name).parameters():
             parameter.requires_grad_(True)

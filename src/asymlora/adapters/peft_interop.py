@@ -178,16 +178,10 @@ def _choose_targets(base: nn.Module, data: dict, names: list[str], probe: Adapte
     return "re:(?:" + "|".join(re.escape(n) for n in names) + ")"
 
 
-def import_peft(base_model: nn.Module, directory: str | os.PathLike, freeze: str | None = None) -> nn.Module:
-    """Read a PEFT LoRA folder into ``base_model`` (in place) as asymlora adapters; returns it.
-
-    ``freeze``: None (LoRA: both factors trained), ``"A"`` (A a frozen buffer, B trained — the
-    paper's method continuing from a LoRA adapter) or ``"B"``. The frozen factor has no recipe,
-    so :func:`~asymlora.adapters.io.save_adapter` stores it in the file. Factors are cast to
-    fp32. Scaling (``lora_alpha``, ``alpha_pattern``, ``rank_pattern``, ``use_rslora``) is kept.
-    """
-    if freeze not in FREEZE_TO_TRAIN:
-        raise ValueError(f"freeze={freeze!r} is invalid: allowed values are None, 'A', 'B'")
+def read_peft(directory: str | os.PathLike) -> tuple[dict, dict, dict]:
+    """Read and check a PEFT LoRA folder without a model: ``(config, {module: {"A", "B"}}, other
+    tensors)``. Only ``adapter_model.safetensors`` is read; a folder holding only the pickle
+    ``adapter_model.bin`` is refused with the way to re-save it."""
     folder = Path(directory)
     if not folder.is_dir():
         raise FileNotFoundError(f"PEFT adapter folder {folder} does not exist")
@@ -198,6 +192,20 @@ def import_peft(base_model: nn.Module, directory: str | os.PathLike, freeze: str
         raise ValueError(f"{folder} has only adapter_model.bin; asymlora never loads pickle files — "
                          f"re-save it with PEFT's save_pretrained(..., safe_serialization=True)")
     factors, others = _split_keys(weights, read_safetensors(weights))
+    return data, factors, others
+
+
+def import_peft(base_model: nn.Module, directory: str | os.PathLike, freeze: str | None = None) -> nn.Module:
+    """Read a PEFT LoRA folder into ``base_model`` (in place) as asymlora adapters; returns it.
+
+    ``freeze``: None (LoRA: both factors trained), ``"A"`` (A a frozen buffer, B trained — the
+    paper's method continuing from a LoRA adapter) or ``"B"``. The frozen factor has no recipe,
+    so :func:`~asymlora.adapters.io.save_adapter` stores it in the file. Factors are cast to
+    fp32. Scaling (``lora_alpha``, ``alpha_pattern``, ``rank_pattern``, ``use_rslora``) is kept.
+    """
+    if freeze not in FREEZE_TO_TRAIN:
+        raise ValueError(f"freeze={freeze!r} is invalid: allowed values are None, 'A', 'B'")
+    data, factors, others = read_peft(directory)
     if any(isinstance(m, AdaptedLinear) for m in base_model.modules()):
         raise ValueError("the base model already has asymlora adapters; import into a fresh base model")
 

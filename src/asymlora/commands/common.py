@@ -24,10 +24,14 @@ def out_dir(path: str | os.PathLike | None, default: str) -> Path:
     folder = Path(path) if path else Path("runs") / default
     with user_input(f"--out {folder}"):
         if folder.exists() and not folder.is_dir():
-            raise NotADirectoryError(f"--out {folder} is a file, not a folder")
-        folder.mkdir(parents=True, exist_ok=True)
+            raise NotADirectoryError(f"--out {folder} is a file, not a folder; choose a folder")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise UserError(f"cannot create --out {folder} ({err.strerror or type(err).__name__}); choose a "
+                            "writable folder") from None
         if not os.access(folder, os.W_OK):
-            raise PermissionError(f"--out {folder} is not writable")
+            raise PermissionError(f"--out {folder} is not writable; choose a writable folder")
     CURRENT_OUT[:] = [folder]
     return folder
 

@@ -18,12 +18,15 @@ is optional)::
     data_dir: null                         # local folder for hub-less GLUE (TSV layout)
 
 Unknown keys anywhere get a "did you mean" hint; unknown tasks, methods and models too. Every
-problem is a ``ValueError`` with one line (the CLI prints it and exits 2).
+problem is a ``ValueError`` with one line (the CLI prints it and exits 2). YAML is read with
+``yaml.safe_load`` (a Python tag such as ``!!python/object`` is refused), and ``name`` must be a
+plain folder name (it becomes ``runs/<name>``, so ``../x`` could write elsewhere).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +43,8 @@ OVERRIDE_TYPES: dict[str, tuple] = {
     "alpha_ratio": (int, float), "bf16": (bool,), "gradient_checkpointing": (bool,),
 }
 ADAPTER_SEED_MODES = ("per_seed", "same")
+#: An experiment name names a folder (``runs/<name>``): one plain path component.
+PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 @dataclass
@@ -95,6 +100,9 @@ def validate(data: Any, source: str = "", check_names: bool = True) -> Spec:
             raise ValueError(f"{where}missing required key {key!r}")
     if not isinstance(data["name"], str) or not isinstance(data["model"], str):
         raise ValueError(f"{where}'name' and 'model' must be strings")
+    if not PLAIN_NAME.fullmatch(data["name"]) or ".." in data["name"]:
+        raise ValueError(f"{where}name {data['name']!r} is not a plain name (it becomes the folder runs/<name>); "
+                         "use letters, digits, '-', '_' and '.' only")
     spec = Spec(name=data["name"], model=data["model"], tasks=_name_list(data["tasks"], "tasks", where),
                 methods=_name_list(data["methods"], "methods", where),
                 ranks=_int_list(data.get("ranks", [8]), "ranks", where, 1),
@@ -151,7 +159,10 @@ def load_spec(path: str | Path, check_names: bool = True) -> Spec:
         mark = getattr(err, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise ValueError(f"{path}: malformed YAML{at}: {problem}") from None
+        if isinstance(err, yaml.constructor.ConstructorError) and "python/" in problem:
+            raise ValueError(f"{path}: refused YAML tag{at}: {problem} (configs are read with yaml.safe_load: "
+                             "plain YAML only, no Python objects)") from None
+        raise ValueError(f"{path}: malformed YAML{at}: {problem}; fix the YAML syntax there") from None
     except UnicodeDecodeError:
         raise ValueError(f"{path}: not a UTF-8 text file") from None
     return validate(data, str(path), check_names)

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
+from asymlora.errors import UserError
+
 from .base import Hyper, Task, register
 from .metrics import metric_suite
 from .tsv import read_rows
@@ -106,7 +108,7 @@ def task_folder(spec: GlueSpec, data_dir: str | Path) -> Path:
     """The folder holding ``spec``'s TSVs: ``data_dir/<Folder>`` (GLUE root) or ``data_dir`` itself."""
     root = Path(data_dir).expanduser()
     if not root.is_dir():
-        raise FileNotFoundError(f"{root}: data folder not found")
+        raise FileNotFoundError(f"{root}: data folder not found; pass an existing folder with --data-dir")
     first = spec.files["train"]
     for cand in (root / spec.folder, root / spec.folder.lower(), root / spec.name.upper(), root / spec.name):
         if (cand / first).is_file():
@@ -132,7 +134,8 @@ def _parse_label(spec: GlueSpec, raw: str, path: Path, row_no: int):
     except (KeyError, ValueError):
         allowed = (list(spec.label_map) if spec.label_map else
                    "a number" if spec.label_names is None else list(range(spec.num_labels)))
-        raise ValueError(f"{path}: data row {row_no}: label {raw!r} is not one of {allowed}") from None
+        raise UserError(f"{path}: data row {row_no}: label {raw!r} is not one of {allowed}; fix the label in that "
+                        "row") from None
 
 
 def read_split(spec: GlueSpec, path: Path):

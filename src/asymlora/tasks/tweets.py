@@ -25,6 +25,8 @@ import csv
 import importlib.util
 from pathlib import Path
 
+from asymlora.errors import UserError
+
 from .base import Hyper, Task, register
 from .metrics import metric_suite
 from .split import stratified_split
@@ -59,11 +61,12 @@ def read_corpus(path: Path) -> tuple[list[str], list[int], list[float | None]]:
         reader = csv.reader(f)
         header = next(reader, None)
         if header is None:
-            raise ValueError(f"{path}: empty file")
+            raise UserError(f"{path}: empty file; give the CSV with a header sentiment,confidence,text")
         header = [h.strip() for h in header]
         missing = [c for c in ("sentiment", "confidence", "text") if c not in header]
         if missing:
-            raise ValueError(f"{path}: missing column(s) {missing}; the header has {header}")
+            raise UserError(f"{path}: missing column(s) {missing}; the header has {header}: add the column "
+                            "(the layout is sentiment,confidence,text)")
         col = {c: header.index(c) for c in ("sentiment", "confidence", "text")}
         by_text: dict[str, list] = {}
         order: list[str] = []
@@ -71,10 +74,12 @@ def read_corpus(path: Path) -> tuple[list[str], list[int], list[float | None]]:
             if not row:
                 continue
             if len(row) != len(header):
-                raise ValueError(f"{path}: record {lineno} has {len(row)} fields, expected {len(header)}")
+                raise UserError(f"{path}: record {lineno} has {len(row)} fields, expected {len(header)}; quote "
+                                "fields that contain commas")
             label = row[col["sentiment"]].strip()
             if label not in LABELS:
-                raise ValueError(f"{path}: record {lineno}: sentiment {label!r} is not one of {list(LABELS)}")
+                raise UserError(f"{path}: record {lineno}: sentiment {label!r} is not one of {list(LABELS)}; fix "
+                                "the label in that record")
             text = row[col["text"]].strip()
             if not text:
                 continue
@@ -82,7 +87,8 @@ def read_corpus(path: Path) -> tuple[list[str], list[int], list[float | None]]:
             try:
                 conf = float(raw_conf) if raw_conf else None
             except ValueError:
-                raise ValueError(f"{path}: record {lineno}: confidence {raw_conf!r} is not a number") from None
+                raise UserError(f"{path}: record {lineno}: confidence {raw_conf!r} is not a number; leave it "
+                                "empty or give a number") from None
             if text not in by_text:
                 by_text[text] = []
                 order.append(text)
@@ -95,7 +101,7 @@ def read_corpus(path: Path) -> tuple[list[str], list[int], list[float | None]]:
             labels.append(entries[0][0])
             confs.append(entries[0][1])
     if not texts:
-        raise ValueError(f"{path}: no usable rows")
+        raise UserError(f"{path}: no usable rows; every text is empty or has conflicting labels")
     return texts, labels, confs
 
 

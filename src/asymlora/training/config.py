@@ -119,17 +119,18 @@ def resolve(config: TrainConfig, hyper, default_targets, head_modules) -> Resolv
         adapter_seed=int(pick(config.adapter_seed, config.seed)),
         head_modules=[head_modules] if isinstance(head_modules, str) else list(head_modules or []),
     )
-    checks = [("learning_rate", resolved.learning_rate > 0 and math.isfinite(resolved.learning_rate)),
-              ("epochs", resolved.epochs > 0), ("batch_size", resolved.batch_size >= 1),
-              ("max_length", resolved.max_length >= 4), ("alpha", resolved.alpha > 0),
-              ("warmup_ratio", 0 <= resolved.warmup_ratio < 1), ("weight_decay", resolved.weight_decay >= 0)]
-    for name, ok in checks:
+    checks = [("learning_rate", resolved.learning_rate > 0 and math.isfinite(resolved.learning_rate), "a finite > 0"),
+              ("epochs", resolved.epochs > 0, "> 0"), ("batch_size", resolved.batch_size >= 1, ">= 1"),
+              ("max_length", resolved.max_length >= 4, ">= 4"), ("alpha", resolved.alpha > 0, "> 0"),
+              ("warmup_ratio", 0 <= resolved.warmup_ratio < 1, "in [0, 1)"),
+              ("weight_decay", resolved.weight_decay >= 0, ">= 0")]
+    for name, ok, allowed in checks:
         if not ok:
-            raise ValueError(f"training option {name}={getattr(resolved, name)!r} is out of range")
+            raise ValueError(f"training option {name}={getattr(resolved, name)!r} is out of range; it must be {allowed}")
     if config.max_steps is not None and config.max_steps < 1:
-        raise ValueError(f"max_steps must be >= 1 (got {config.max_steps})")
+        raise ValueError(f"--max-steps must be >= 1 (got {config.max_steps}); leave it out to train by epochs")
     if config.grad_accum < 1:
-        raise ValueError(f"grad_accum must be >= 1 (got {config.grad_accum})")
+        raise ValueError(f"--grad-accum must be >= 1 (got {config.grad_accum})")
     if not 0 <= config.dropout < 1:
         raise ValueError(f"dropout must be in [0, 1) (got {config.dropout})")
     return resolved

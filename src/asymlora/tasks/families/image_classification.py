@@ -17,9 +17,28 @@ from .sequence_classification import SequenceClassification
 
 
 def to_rgb(image):
-    """A PIL image in RGB mode (arrays are taken as 8-bit grey or RGB)."""
-    from PIL import Image
+    """A PIL image in RGB mode. Accepts a PIL image, an array (8-bit grey or RGB), a file path, raw
+    bytes, or an undecoded ``datasets.Image`` cell (``{"path", "bytes"}``). A file that does not
+    decode raises :class:`~asymlora.errors.UserError` naming it."""
+    import io
+    import os
 
+    from PIL import Image, UnidentifiedImageError
+
+    from asymlora.errors import UserError
+
+    if isinstance(image, dict):  # an undecoded datasets.Image cell
+        image = image.get("bytes") or image.get("path")
+    if isinstance(image, (str, os.PathLike, bytes, bytearray)):
+        name = "image bytes" if isinstance(image, (bytes, bytearray)) else f"image {os.fspath(image)}"
+        source = io.BytesIO(image) if isinstance(image, (bytes, bytearray)) else image
+        try:
+            with Image.open(source) as opened:
+                opened.load()
+                return opened.convert("RGB")
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise UserError(f"{name} does not open as an image ({reason}); replace or remove it") from None
     if not isinstance(image, Image.Image):
         image = Image.fromarray(np.asarray(image, dtype=np.uint8))
     return image.convert("RGB")

@@ -1,0 +1,508 @@
+"""The catalogue of bad inputs: one typed :class:`Case` per mistake a user can make.
+
+Each case builds its own fixture files in an empty folder (``setup``), then says how to make the
+mistake through the command line (``cli``: the arguments after ``asymlora``) and through the Python
+API (``api``: a call that must raise). ``tests/test_error_catalogue.py`` runs every case both ways
+and checks the contract of docs/errors.md: the exit status, ONE line on stderr that names the
+problem (``message``) and the fix (``fix``), no traceback, no file written or changed. Running this
+file (``python tests/error_cases.py``) rewrites docs/errors.md from the catalogue; a test checks
+that the committed table is up to date.
+
+Exit statuses: 2 = bad input or usage (the user fixes the input), 1 = a failure at run time,
+0 = a warning only (the input is still usable and nothing is lost).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "errors.md"
+AREAS = ("config", "data", "adapter", "run")
+
+#: Small, fast training options for the cases that get as far as a training command.
+SMALL = ["--max-steps", "1", "--train-limit", "16", "--eval-limit", "8", "--max-length", "16", "--batch-size", "8"]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One bad input. ``cli(folder) -> argv`` and ``api(folder) -> None`` (raises) after ``setup(folder)``."""
+
+    id: str
+    area: str                       # one of AREAS
+    problem: str                    # what is wrong, for the table
+    code: int                       # expected exit status
+    message: str                    # fragment of the stderr line that names the problem
+    fix: str                        # fragment of the same line that names the fix
+    cli: Callable[[Path], list[str]] | None = None
+    api: Callable[[Path], None] | None = None
+    setup: Callable[[Path], None] | None = None
+    subprocess: bool = False        # also run as a real ``python -m asymlora.cli`` process
+    writes: tuple[str, ...] = ()    # names of the only files the failing command may create (a run's error.txt)
+
+    @property
+    def how(self) -> str:
+        return " + ".join(w for w, f in (("CLI", self.cli), ("API", self.api)) if f is not None)
+
+
+# ------------------------------------------------------------------------------------ fixtures
+_CACHE: dict[str, Path] = {}
+
+
+def _cache_dir() -> Path:
+    import tempfile
+
+    if "root" not in _CACHE:
+        _CACHE["root"] = Path(tempfile.mkdtemp(prefix="asymlora-error-cases-"))
+    return _CACHE["root"]
+
+
+def tiny_adapter() -> Path:
+    """A B-only adapter (rank 2, query/value) saved from the registry's ``tiny-bert`` with the tweets
+    task's 3-class head, built once per process."""
+    if "adapter" not in _CACHE:
+        from asymlora.adapters.io import save_adapter
+        from asymlora.methods import prepare
+        from asymlora.models import load_for_sequence_classification
+
+        model = prepare(load_for_sequence_classification("tiny-bert", 3), "b_only", rank=2,
+                        targets=["query", "value"], seed=0, head_modules=["classifier"])
+        _CACHE["adapter"] = save_adapter(model, _cache_dir() / "adapter")
+    return _CACHE["adapter"]
+
+
+def fresh_base():
+    from asymlora.models import load_for_sequence_classification
+
+    return load_for_sequence_classification("tiny-bert", 3)
+
+
+def _copy_adapter(folder: Path) -> Path:
+    return Path(shutil.copytree(tiny_adapter(), folder / "adapter"))
+
+
+def _edit_config(folder: Path, edit: Callable[[dict], None]) -> None:
+    path = _copy_adapter(folder) / "adapter_config.json"
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data, indent=2))
+
+
+def _glue(folder: Path, edit: Callable[[Path], None] | None = None) -> None:
+    from asymlora.tasks.fixtures import write_glue
+
+    write_glue(folder / "glue", n_train=12, n_dev=6, tasks=("sst2",))
+    if edit is not None:
+        edit(folder / "glue" / "SST-2")
+
+
+def _yaml(text: str) -> Callable[[Path], None]:
+    def setup(folder: Path) -> None:
+        (folder / "grid.yaml").write_text(text)
+    return setup
+
+
+GRID = "name: grid\nmodel: tiny-bert\ntasks: [tweets]\nmethods: [b_only]\nranks: [2]\nseeds: [0]\n"
+
+
+def _results(lines: list[str]) -> Callable[[Path], None]:
+    def setup(folder: Path) -> None:
+        (folder / "results.jsonl").write_bytes("".join(lines).encode())
+    return setup
+
+
+def _record(run_id: str) -> str:
+    return json.dumps({"run_id": run_id, "fingerprint": "f", "experiment": "e", "task": "tweets", "method": "b_only",
+                       "rank": 2, "seed": 0, "main_metric": "accuracy", "metrics": {"accuracy": 50.0},
+                       "trainable_params": 1, "trainable_percent": 0.1, "adapter_bytes": 1}) + "\n"
+
+
+# ------------------------------------------------------------------------------------ calls
+def _train(*extra: str, task: str = "tweets", model: str = "tiny-bert", method: str = "b_only"):
+    """``asymlora train`` with tiny settings and ``--out <folder>/run``, overridable by ``extra``."""
+    def argv(folder: Path) -> list[str]:
+        return ["train", "--task", task, "--model", model, "--method", method, "--rank", "2",
+                "--out", str(folder / "run"), *SMALL, *extra]
+    return argv
+
+
+def _train_on(data: str, task: str = "sst2"):
+    """``asymlora train`` on the case folder's ``data`` (``--data-dir``)."""
+    def argv(folder: Path) -> list[str]:
+        return _train("--data-dir", str(folder / data), task=task)(folder)
+    return argv
+
+
+def _validate(**options) -> Callable[[Path], None]:
+    """``training.runner.validate(TrainConfig(...))`` with the tiny defaults, overridden by ``options``."""
+    def call(folder: Path) -> None:
+        from asymlora.training.config import TrainConfig
+        from asymlora.training.runner import validate
+
+        settings = dict(task="tweets", model="tiny-bert", method="b_only", rank=2, out=str(folder / "run"))
+        settings.update(options)
+        validate(TrainConfig(**settings))
+    return call
+
+
+def _adapter_config(**fields) -> Callable[[Path], None]:
+    def call(folder: Path) -> None:
+        from asymlora.adapters.config import AdapterConfig
+
+        AdapterConfig(**fields)
+    return call
+
+
+def _adapter_config_from_dict(data: dict) -> Callable[[Path], None]:
+    def call(folder: Path) -> None:
+        from asymlora.adapters.config import AdapterConfig
+
+        AdapterConfig.from_dict(data)
+    return call
+
+
+def _inject(**fields) -> Callable[[Path], None]:
+    def call(folder: Path) -> None:
+        from asymlora.adapters.config import AdapterConfig
+        from asymlora.adapters.inject import inject
+
+        inject(fresh_base(), AdapterConfig(**fields))
+    return call
+
+
+def _load_spec(folder: Path) -> None:
+    from asymlora.experiments.spec import load_spec
+
+    load_spec(folder / "grid.yaml")
+
+
+def _reproduce(*extra: str):
+    def argv(folder: Path) -> list[str]:
+        return ["reproduce", str(folder / "grid.yaml"), "--out", str(folder / "out"), "--max-steps", "1", *extra]
+    return argv
+
+
+def _glue_load(folder: Path, data: str = "glue") -> None:
+    from asymlora.tasks import get_task
+
+    get_task("sst2").load(str(folder / data), 0)
+
+
+def _verify(folder: Path) -> list[str]:
+    return ["verify", str(folder / "adapter"), "--model", "tiny-bert", "--task", "tweets"]
+
+
+def _load_adapter(folder: Path) -> None:
+    from asymlora.adapters.io import load_adapter
+
+    load_adapter(fresh_base(), folder / "adapter")
+
+
+def _store():
+    from asymlora.experiments import store
+
+    return store
+
+
+def _parse_shard(text: str) -> None:
+    from asymlora.experiments.grid import parse_shard
+
+    parse_shard(text)
+
+
+def _read_results(folder: Path) -> None:
+    from asymlora.experiments.store import read_results
+
+    read_results(folder / "results.jsonl")
+
+
+def _report(folder: Path) -> list[str]:
+    return ["report", str(folder / "results.jsonl"), "--out", str(folder / "report")]
+
+
+# ------------------------------------------------------------------------------------ setups
+def _drop_label_column(sst: Path) -> None:
+    path = sst / "train.tsv"
+    path.write_text("\n".join(line.split("\t")[0] for line in path.read_text().splitlines()) + "\n")
+
+
+def _header_only_dev(sst: Path) -> None:
+    (sst / "dev.tsv").write_text("sentence\tlabel\n")
+
+
+def _label_out_of_range(sst: Path) -> None:
+    path = sst / "train.tsv"
+    lines = path.read_text().splitlines()
+    lines[3] = lines[3].rsplit("\t", 1)[0] + "\t7"
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _not_utf8(sst: Path) -> None:
+    path = sst / "train.tsv"
+    path.write_bytes(path.read_bytes().replace(b"the", b"th\xff", 1))
+
+
+def _truncate_weights(folder: Path) -> None:
+    path = _copy_adapter(folder) / "adapter.safetensors"
+    path.write_bytes(path.read_bytes()[:-100])
+
+
+def _corrupt_weights_consistently(folder: Path) -> None:
+    """Garbage in the tensor file AND its SHA-256 updated in the config: only the parser can tell."""
+    import hashlib
+
+    adapter = _copy_adapter(folder)
+    garbage = b"\x08\x00\x00\x00\x00\x00\x00\x00{not json"
+    (adapter / "adapter.safetensors").write_bytes(garbage)
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    config["weights"]["sha256"] = hashlib.sha256(garbage).hexdigest()
+    (adapter / "adapter_config.json").write_text(json.dumps(config))
+
+
+def _tamper_frozen_hash(data: dict) -> None:
+    module = next(iter(data["modules"].values()))
+    module["frozen"]["A"]["sha256"] = "0" * 64
+
+
+def _other_base_adapter(folder: Path) -> None:
+    """An adapter saved from a tiny BERT of the same shapes but other weights (seed 1)."""
+    import torch
+
+    from asymlora.adapters.io import save_adapter
+    from asymlora.methods import prepare
+    from asymlora.models import load_for_sequence_classification
+
+    model = load_for_sequence_classification("tiny-bert", 3)
+    with torch.no_grad():
+        generator = torch.Generator().manual_seed(1)
+        for parameter in model.parameters():
+            parameter.add_(0.01 * torch.randn(parameter.shape, generator=generator))
+    save_adapter(prepare(model, "b_only", rank=2, targets=["query", "value"], seed=0, head_modules=["classifier"]),
+                 folder / "adapter")
+
+
+def _peft_bin_only(folder: Path) -> None:
+    adapter = folder / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 2, "lora_alpha": 4,
+                                                             "target_modules": ["query"]}))
+    (adapter / "adapter_model.bin").write_bytes(b"\x80\x04pickle")
+
+
+def _import_peft(folder: Path) -> None:
+    from asymlora.adapters.peft_interop import import_peft
+
+    import_peft(fresh_base(), folder / "adapter")
+
+
+def _file_as_parent(folder: Path) -> None:
+    (folder / "blocker").write_text("a file, not a folder\n")
+
+
+def _finished_run(folder: Path) -> None:
+    (folder / "run").mkdir()
+    (folder / "run" / "metrics.json").write_text("{}\n")
+
+
+def _tweets_without_text(folder: Path) -> None:
+    (folder / "tweets.csv").write_text("sentiment,confidence\npositive,1\nnegative,1\n", encoding="latin-1")
+
+
+def _tweets_load(folder: Path) -> None:
+    from asymlora.tasks import get_task
+
+    get_task("tweets").load(str(folder / "tweets.csv"), 0)
+
+
+def _failing_grid(folder: Path) -> None:
+    """A grid over local SST-2 data with a bad label, and a results file holding an earlier run."""
+    _glue(folder, _label_out_of_range)
+    (folder / "grid.yaml").write_text(GRID.replace("[tweets]", "[sst2]") + f"data_dir: {folder / 'glue'}\n"
+                                      "overrides: {train_limit: 16, eval_limit: 8, max_length: 16, batch_size: 8}\n")
+    (folder / "out").mkdir()
+    _results([_record("earlier/run")])(folder / "out")
+
+
+def _not_utf8_results(folder: Path) -> None:
+    (folder / "results.jsonl").write_bytes(b'{"run_id": "\xff\xfe"}\n')
+
+
+def _broken_image(folder: Path) -> None:
+    (folder / "digit.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not an image")
+
+
+def _open_broken_image(folder: Path) -> None:
+    from asymlora.tasks.families.image_classification import to_rgb
+
+    to_rgb(str(folder / "digit.png"))
+
+
+# ------------------------------------------------------------------------------------ the catalogue
+CASES: list[Case] = [
+    # ---- configs: command-line options, experiment YAML, AdapterConfig
+    Case("unknown-config-key", "config", "experiment YAML has a misspelt key", 2,
+         "unknown config key 'seed'", "did you mean 'seeds'",
+         cli=_reproduce(), api=_load_spec, setup=_yaml(GRID + "seed: [0]\n")),
+    Case("unknown-override", "config", "experiment YAML override is misspelt", 2,
+         "unknown override 'learning_rat'", "did you mean 'learning_rate'",
+         cli=_reproduce(), api=_load_spec, setup=_yaml(GRID + "overrides: {learning_rat: 0.001}\n")),
+    Case("wrong-type", "config", "an override has the wrong type", 2,
+         "override max_steps='ten' has the wrong type", "expected int",
+         cli=_reproduce(), api=_load_spec, setup=_yaml(GRID + "overrides: {max_steps: ten}\n")),
+    Case("adapter-field-unknown", "config", "AdapterConfig field is misspelt", 2,
+         "unknown AdapterConfig field 'rnak'", "did you mean 'rank'",
+         api=_adapter_config_from_dict({"rnak": 4})),
+    Case("malformed-yaml", "config", "experiment YAML does not parse", 2,
+         "malformed YAML at line 2", "fix the YAML syntax",
+         cli=_reproduce(), api=_load_spec, setup=_yaml("name: [unclosed\n")),
+    Case("yaml-python-tag", "config", "experiment YAML carries a Python object tag", 2,
+         "refused YAML tag", "plain YAML only, no Python objects",
+         cli=_reproduce(), api=_load_spec, setup=_yaml("name: !!python/object/apply:os.system ['echo pwned']\n"),
+         subprocess=True),
+    Case("name-escapes-out", "config", "experiment name would place runs outside runs/", 2,
+         "name '../../escape' is not a plain name", "letters, digits",
+         cli=lambda folder: ["reproduce", str(folder / "grid.yaml"), "--dry-run"], api=_load_spec,
+         setup=_yaml(GRID.replace("name: grid", "name: ../../escape"))),
+    Case("rank-zero", "config", "rank 0", 2, "--rank must be an integer >= 1", "integer >= 1",
+         cli=_train("--rank", "0"), api=_validate(rank=0)),
+    Case("negative-alpha", "config", "negative alpha", 2, "alpha=-2.0 is out of range", "must be > 0",
+         cli=_train("--alpha", "-2"), api=_validate(alpha=-2.0)),
+    Case("dropout-one", "config", "dropout 1.0", 2, "dropout must be in [0, 1)", "[0, 1)",
+         cli=_train("--dropout", "1.0"), api=_validate(dropout=1.0)),
+    Case("unknown-init", "config", "unknown initialiser", 2, "init_A='orthonormall' is invalid",
+         "did you mean 'orthonormal'", api=_adapter_config(init_A="orthonormall")),
+    Case("unknown-method", "config", "unknown method", 2, "unknown method 'b_onyl'", "did you mean 'b_only'",
+         cli=_train(method="b_onyl"), api=_validate(method="b_onyl"), subprocess=True),
+    Case("unknown-task", "config", "unknown task", 2, "unknown task 'tweet'", "did you mean 'tweets'",
+         cli=_train(task="tweet"), api=_validate(task="tweet")),
+    Case("unknown-model", "config", "unknown model name", 2, "tiny-brt", "did you mean 'tiny-bert'",
+         cli=_train(model="tiny-brt"), api=_validate(model="tiny-brt")),
+    Case("target-matches-nothing", "config", "a target that matches no module", 2,
+         "no module matches targets=['qkv']", "linear layers in this model are named",
+         cli=_train("--targets", "qkv"), api=_inject(targets=["qkv"])),
+    Case("target-not-linear", "config", "a target that is not a linear layer", 2,
+         "is a BertSelfAttention, not a linear layer", "name a linear layer",
+         cli=_train("--targets", "self"), api=_inject(targets=["self"])),
+    Case("rank-too-large", "config", "rank larger than a layer allows", 2,
+         "rank is 64 and d_in is 32", "use rank <= 32",
+         cli=_train("--rank", "64"), api=_inject(rank=64)),
+    Case("bad-target-regex", "config", "target regex does not compile", 2, "the regex does not compile",
+         "give a valid regular expression", cli=_train("--targets", "re:(query"), api=_adapter_config(targets="re:(query")),
+    Case("bad-shard", "config", "--shard outside 0..n-1", 2, "--shard 3/2", "need 0 <= i < n",
+         cli=_reproduce("--shard", "3/2"), api=lambda folder: _parse_shard("3/2"), setup=_yaml(GRID)),
+    # ---- data
+    Case("data-folder-missing", "data", "--data-dir does not exist", 2, "data folder not found",
+         "--data-dir", cli=_train_on("nowhere"),
+         api=lambda folder: _glue_load(folder, "nowhere")),
+    Case("data-file-missing", "data", "a split file is missing", 2, "dev.tsv: file not found",
+         "put it there",
+         cli=_train_on("glue"), api=_glue_load,
+         setup=lambda folder: _glue(folder, lambda sst: (sst / "dev.tsv").unlink())),
+    Case("data-column-missing", "data", "a column is missing", 2, "missing column(s) ['label']",
+         "add the column",
+         cli=_train_on("glue"), api=_glue_load,
+         setup=lambda folder: _glue(folder, _drop_label_column)),
+    Case("data-split-empty", "data", "a split has no rows", 2, "header only, no data rows", "add data rows",
+         cli=_train_on("glue"), api=_glue_load,
+         setup=lambda folder: _glue(folder, _header_only_dev)),
+    Case("data-label-out-of-range", "data", "a label outside the task's classes", 2, "label '7' is not one of [0, 1]",
+         "fix the label", cli=_train_on("glue"),
+         api=_glue_load, setup=lambda folder: _glue(folder, _label_out_of_range)),
+    Case("data-not-utf8", "data", "undecodable text", 2, "not UTF-8 text", "save the file as UTF-8",
+         cli=_train_on("glue"), api=_glue_load,
+         setup=lambda folder: _glue(folder, _not_utf8)),
+    Case("tweets-column-missing", "data", "tweets CSV without a text column", 2, "missing column(s) ['text']",
+         "add the column", cli=_train_on("tweets.csv", task="tweets"),
+         api=_tweets_load, setup=_tweets_without_text),
+    Case("image-does-not-open", "data", "an image file that does not open", 2, "does not open as an image",
+         "replace or remove", api=_open_broken_image, setup=_broken_image),
+    # ---- adapter files
+    Case("adapter-missing", "adapter", "adapter folder missing", 2, "does not exist", "give the folder",
+         cli=_verify, api=_load_adapter, subprocess=True),
+    Case("adapter-weights-missing", "adapter", "adapter.safetensors missing", 2, "adapter.safetensors is missing",
+         "copy the whole adapter folder", cli=_verify, api=_load_adapter,
+         setup=lambda folder: (_copy_adapter(folder) / "adapter.safetensors").unlink()),
+    Case("adapter-truncated", "adapter", "truncated tensor file", 2, "is truncated or corrupt",
+         "copy or save the adapter again", cli=_verify, api=_load_adapter, setup=_truncate_weights),
+    Case("adapter-corrupt", "adapter", "corrupt safetensors (hash updated to match)", 2,
+         "not a readable safetensors file", "copy or save the adapter again", cli=_verify, api=_load_adapter,
+         setup=_corrupt_weights_consistently, subprocess=True),
+    Case("adapter-format-version", "adapter", "unknown format version", 2, "has format version 99",
+         "upgrade asymlora", cli=_verify, api=_load_adapter,
+         setup=lambda folder: _edit_config(folder, lambda d: d.update(format_version=99))),
+    Case("adapter-base-mismatch", "adapter", "adapter trained on another base model", 2, "base model mismatch",
+         "load it onto the model it was trained on", cli=_verify, api=_load_adapter, setup=_other_base_adapter),
+    Case("adapter-frozen-hash", "adapter", "tampered frozen-factor hash", 2, "does not match the saved SHA-256",
+         "store_frozen=True", cli=_verify, api=_load_adapter,
+         setup=lambda folder: _edit_config(folder, _tamper_frozen_hash)),
+    Case("adapter-path-escapes", "adapter", "config names a tensor file outside the folder", 2,
+         "'../../secret.safetensors' is not a file name inside", "adapter.safetensors", cli=_verify,
+         api=_load_adapter,
+         setup=lambda folder: _edit_config(folder, lambda d: d["weights"].update(file="../../secret.safetensors"))),
+    Case("peft-pickle-only", "adapter", "PEFT folder with only adapter_model.bin (pickle)", 2,
+         "asymlora never loads pickle files", "safe_serialization=True", cli=_verify, api=_import_peft,
+         setup=_peft_bin_only),
+    # ---- runs
+    Case("out-not-writable", "run", "--out cannot be created (a file is in the way)", 2, "cannot create --out",
+         "choose a writable folder",
+         cli=lambda folder: ["train", "--task", "tweets", "--model", "tiny-bert", "--out",
+                             str(folder / "blocker" / "run"), *SMALL], setup=_file_as_parent),
+    Case("out-holds-finished-run", "run", "--out already holds a finished run", 2, "already holds a finished run",
+         "--overwrite", cli=_train(), setup=_finished_run),
+    Case("results-torn-last-line", "run", "results file whose last line was cut by a crash", 0,
+         "line 2 is incomplete", "skipped", cli=_report, api=_read_results,
+         setup=_results([_record("a"), _record("b")[:40]]), subprocess=True),
+    Case("results-bad-middle-line", "run", "results file with a malformed line before the last", 2,
+         ":2: not a JSON line", "repair or remove that line", cli=_report, api=_read_results,
+         setup=_results([_record("a"), "{oops\n", _record("c")])),
+    Case("results-not-utf8", "run", "results file that is not UTF-8", 2, "not valid utf-8 text", "UTF-8",
+         cli=_report, api=_read_results, setup=_not_utf8_results),
+    Case("results-missing", "run", "results file does not exist", 2, "results file not found",
+         "run asymlora reproduce first", cli=_report,
+         api=lambda folder: _store().read_results(folder / "results.jsonl", missing_ok=False)),
+    Case("grid-run-fails", "run", "one run of a grid fails at run time (its data is bad)", 1,
+         "1 run(s) failed, first: sst2/b_only-r2-s0", "fix the label", cli=_reproduce("--no-report"),
+         setup=_failing_grid, writes=("error.txt", "spec.json")),
+    Case("max-steps-zero", "run", "--max-steps 0", 2, "--max-steps must be >= 1 (got 0)", ">= 1",
+         cli=_reproduce("--max-steps", "0"), api=_validate(max_steps=0), setup=_yaml(GRID)),
+]
+
+
+# ------------------------------------------------------------------------------------ the table
+def render() -> str:
+    """docs/errors.md, from :data:`CASES`."""
+    lines = ["# Errors: the catalogue of bad inputs", "",
+             "Generated by `python tests/error_cases.py` from the catalogue in `tests/error_cases.py`; "
+             "`tests/test_error_catalogue.py` runs every case and fails when this file is out of date.", "",
+             "Every case is checked through the command line (in process; the ones marked *subprocess* also as a "
+             "real `python -m asymlora.cli` process) and through the Python API, with the same contract:", "",
+             "* the exit status is **2** for bad input or usage, **1** for a failure at run time, **0** for a "
+             "warning (the input stays usable);",
+             "* stderr holds **one line** that names the problem and the fix, and no traceback (`--debug` shows "
+             "it);",
+             "* nothing is half-written: no file is created or changed (a folder may be created empty), existing "
+             "results stay intact; a run that fails at run time leaves only its `error.txt` (the traceback) and "
+             "the grid's `spec.json`; a warning lets the command go on and write its outputs;",
+             "* the API raises `ValueError` (or `FileNotFoundError`; a warning case warns); "
+             "`asymlora.errors.UserError` is a `ValueError`.", "",
+             f"{len(CASES)} cases.", ""]
+    for area in AREAS:
+        lines += [f"## {area.capitalize()}", "", "| Case | Problem | Through | Exit | The line names | The fix |",
+                  "|---|---|---|---|---|---|"]
+        for case in (c for c in CASES if c.area == area):
+            how = case.how.replace("CLI", "CLI, subprocess") if case.subprocess else case.how
+            code = str(case.code) if case.cli is not None else "(raises)"
+            fix = case.fix.replace("|", "\\|")
+            lines.append(f"| `{case.id}` | {case.problem} | {how} | {code} | `{case.message}` | `{fix}` |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    DOC.write_text(render())
+    print(f"wrote {DOC} ({len(CASES)} cases)", file=sys.stderr)
