@@ -43,6 +43,7 @@ from asymlora.training import checkpoints, env
 from asymlora.training.callbacks import (AdaLoRACallback, BestEvalCallback, MaskStateCallback, ThroughputCallback,
                                         restore_mask_state)
 from asymlora.training.config import Resolved, TrainConfig, identity, resolve
+from asymlora.training.guards import NonFiniteLossCallback
 
 if TYPE_CHECKING:  # pragma: no cover
     from asymlora.methods import MethodSpec
@@ -136,11 +137,19 @@ def _make_trainer_class(family, options):
 
 
 def _last_checkpoint(folder: Path) -> str | None:
+    """The newest COMPLETE checkpoint under ``folder``: the Trainer writes ``trainer_state.json``
+    last, so a checkpoint that a kill cut short (no such file) is skipped, never resumed from."""
     if not folder.is_dir():
         return None
-    from transformers.trainer_utils import get_last_checkpoint
-
-    return get_last_checkpoint(str(folder))
+    steps = []
+    for child in folder.iterdir():
+        name = child.name
+        if child.is_dir() and name.startswith("checkpoint-") and name[len("checkpoint-"):].isdigit():
+            steps.append((int(name[len("checkpoint-"):]), child))
+    for _, child in sorted(steps, reverse=True):
+        if (child / "trainer_state.json").is_file():
+            return str(child)
+    return None
 
 
 @dataclass(frozen=True)
@@ -346,7 +355,7 @@ def train(config: TrainConfig, plan: Plan | None = None) -> dict:
     during = eval_subset(validation, config, total_steps)  # what the periodic evaluations score
     best = BestEvalCallback(model, main_key, greater_is_better(task.main_metric))
     throughput = ThroughputCallback()
-    callbacks = [best, throughput, MaskStateCallback(model)]
+    callbacks = [best, throughput, MaskStateCallback(model), NonFiniteLossCallback(model)]
     adalora = AdaLoRACallback(model) if spec.kind == "adalora" else None
     if adalora is not None:
         callbacks.append(adalora)
