@@ -81,6 +81,7 @@ def main(out: Path) -> None:
     full = {n: (p.full_tensor() if isinstance(p, DTensor) else p).detach().clone()
             for n, p in model.named_parameters() if p.requires_grad}
     out.mkdir(parents=True, exist_ok=True)
+    report["save_adapter"] = _try_save_adapter(model, out / f"adapter_rank{rank}")
     (out / f"rank{rank}.json").write_text(json.dumps(report, indent=2))
     if rank == 0:
         save_file(full, str(out / "trained.safetensors"))
@@ -89,6 +90,21 @@ def main(out: Path) -> None:
 
         dist.barrier()
         dist.destroy_process_group()
+
+
+def _try_save_adapter(model, folder: Path) -> str:
+    """What ``save_adapter`` does with this (possibly sharded) model: "ok" and the B shapes it wrote,
+    or the error's first line."""
+    from safetensors.torch import load_file
+
+    from asymlora.adapters.io import WEIGHTS_FILE, save_adapter
+
+    try:
+        save_adapter(model, str(folder))
+    except Exception as error:  # noqa: BLE001 - recorded for the report, not handled
+        return f"error: {type(error).__name__}: {str(error).splitlines()[0][:200]}"
+    shapes = {k: list(v.shape) for k, v in load_file(folder / WEIGHTS_FILE).items()}
+    return "ok " + json.dumps(shapes, sort_keys=True)
 
 
 if __name__ == "__main__":

@@ -115,3 +115,12 @@ def test_crossover_measurement_reports_every_shape():
     assert [row["elements"] for row in result["rows"]] == [128, 2048]
     assert all(row["saved_ms"] > 0 and row["regenerated_ms"] > 0 for row in result["rows"])
     assert result["crossover_elements"] in (None, 128, 2048)
+
+
+def test_sweep_command_refuses_a_configuration_a_workload_cannot_run(tmp_path, capsys):
+    from helpers import run_cli
+
+    code, _, err = run_cli(["bench", "--sweep", "--configurations", "asymlora_b_only,head_only",
+                            "--out", str(tmp_path / "s")], capsys)
+    assert code == 2 and "sweep workload smollm2: configuration head_only needs a task head" in err
+    assert not (tmp_path / "s").exists()

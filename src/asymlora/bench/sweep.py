@@ -103,22 +103,37 @@ def check_sweep_targets(document: dict) -> list[dict]:
     return checks
 
 
+def workload_options(base: SuiteOptions, workloads: tuple[SweepWorkload, ...] = SWEEP, steps: int | None = None,
+                     warmup: int | None = None) -> list[SuiteOptions]:
+    """One :class:`SuiteOptions` per workload (validated: ValueError names the first bad one)."""
+    from asymlora.bench.suite import validate
+
+    options = []
+    for workload in workloads:
+        each = dataclasses.replace(workload.options(base), steps=steps or workload.steps,
+                                   warmup=workload.warmup if warmup is None else warmup,
+                                   memory=False, init=False, mask_path=False)
+        try:
+            validate(each)
+        except ValueError as error:
+            raise ValueError(f"sweep workload {workload.name}: {error}") from None
+        options.append(each)
+    return options
+
+
 def run_sweep(base: SuiteOptions, workloads: tuple[SweepWorkload, ...] = SWEEP, steps: int | None = None,
               warmup: int | None = None, crossover: bool = True,
               progress: Callable[[str, int, int], None] | None = None) -> dict:
     """Run every workload (each one suite, configurations interleaved) and the crossover measurement;
     returns the ``sweep.json`` document. ``steps`` / ``warmup`` override the per-workload defaults."""
     tell = progress or (lambda stage, done, total: None)
+    prepared = workload_options(base, workloads, steps, warmup)
     started = time.time()
     torch.set_num_threads(base.threads)
     env = environment(base)
     results = {}
-    for index, workload in enumerate(workloads):
-        options = workload.options(base)
-        options = dataclasses.replace(options, model=_resolve_model(workload),
-                                      steps=steps or workload.steps,
-                                      warmup=workload.warmup if warmup is None else warmup,
-                                      memory=False, init=False, mask_path=False)
+    for index, (workload, options) in enumerate(zip(workloads, prepared)):
+        options = dataclasses.replace(options, model=_resolve_model(workload))
 
         def inner(stage, done, total, name=workload.name):
             tell(f"{name}: {stage}", done, total)

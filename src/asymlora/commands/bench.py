@@ -102,10 +102,11 @@ def _sweep(options, out: Optional[str], steps: Optional[int], warmup: Optional[i
     """``asymlora bench --sweep``: every workload of :data:`asymlora.bench.sweep.SWEEP`."""
     from asymlora.bench.report import sweep_markdown, write_sweep_report
     from asymlora.bench.suite import validate
-    from asymlora.bench.sweep import run_sweep
+    from asymlora.bench.sweep import run_sweep, workload_options
 
     with user_input():
         validate(options)
+        workload_options(options, steps=steps, warmup=warmup)
     folder = out_dir(out, "bench-sweep")
     with _progress_bar() as progress:
         document = run_sweep(options, steps=steps, warmup=warmup, progress=progress)
