@@ -18,12 +18,18 @@ from helpers import run_cli
 
 CASES = [("bert-tiny", "classification", ("query", "value")),          # attention dropout: math kernel
          ("llama-tiny", "causal_lm", ("q_proj", "v_proj")),             # no dropout: flash kernel on the CPU
+         ("llama-gqa", "causal_lm", ("q_proj", "v_proj")),              # grouped-query attention (1 k/v head)
          ("llama-tiny", "classification", ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
                                            "down_proj"))]
 CONFIGS = {"b_only": "asymlora_b_only", "lora": "peft_lora", "lora_fa": "peft_lora_fa", "adalora": "peft_adalora"}
 
 
 def _config(layout, layers=2):
+    if layout == "llama-gqa":
+        from asymlora.models import tiny_config
+
+        return tiny_config("llama", vocab_size=97, num_hidden_layers=layers, num_attention_heads=4,
+                           num_key_value_heads=1, num_labels=3)
     config = layout_config(layout, layers)
     config.num_labels = 3
     return config

@@ -61,7 +61,7 @@ class MaskPolicy:
     None to decide by size.
     """
 
-    saved_max_elements: int = 131_072
+    saved_max_elements: int = 98_304
     forced: str | None = None
 
 

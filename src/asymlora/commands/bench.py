@@ -49,10 +49,13 @@ def register(app: typer.Typer) -> None:
         svd: bool = typer.Option(True, "--svd/--no-svd", help="also time the authors' full-SVD init (~25 s on CPU)"),
         seed: int = typer.Option(0, "--seed", min=0, help="seed of the model copy, adapters and batch"),
         quick: bool = typer.Option(False, "--quick", help="tiny random BERT, batch 4 × 32, 2 steps, no SVD"),
+        mask_path: str = typer.Option("auto", "--mask-path", help="B-only dropout mask: auto (by size), saved "
+                                                                  "(bit-packed) or regenerated, for every module"),
         sweep: bool = typer.Option(False, "--sweep", help="the shape sweep (5 workloads, B-only vs PEFT LoRA vs "
                                                           "the floor by default) instead of one suite"),
     ) -> None:
         """Benchmark asymlora (B-only, A-only, LoRA) against PEFT LoRA, LoRA-FA, AdaLoRA, head-only and the floor."""
+        from asymlora.adapters.dropout import MASK_PATHS, forced_mask_path
         from asymlora.bench.configs import ORDER
         from asymlora.bench.report import markdown, write_report
         from asymlora.bench.suite import SuiteOptions, run_suite, validate
@@ -74,9 +77,13 @@ def register(app: typer.Typer) -> None:
             options.svd = False
         with user_input():
             validate(options)
+            forced = None if mask_path == "auto" else mask_path
+            if forced not in (None, *MASK_PATHS):
+                raise ValueError(f"--mask-path must be auto, {' or '.join(MASK_PATHS)}; got {mask_path!r}")
         folder = out_dir(out, "bench")
-        with _progress_bar() as progress:
+        with _progress_bar() as progress, forced_mask_path(forced):
             document = run_suite(options, progress)
+        document["suite"]["mask_path"] = mask_path
         document["command"] = "asymlora bench " + " ".join(shlex.quote(a) for a in sys.argv[2:])
         paths = write_report(document, folder)
         typer.echo(markdown(document))

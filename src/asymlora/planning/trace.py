@@ -39,7 +39,8 @@ METHODS = {"lora": "peft_lora", "b_only": "asymlora_b_only", "adalora": "peft_ad
 
 class _FlashSaves(torch.autograd.Function):
     """Shapes-only stand-in for a flash attention kernel: output ``q``-shaped (value width), saves
-    ``q, k, v``, the output and a float32 ``B × H × T`` log-sum-exp."""
+    ``q, k, v`` as given (grouped-query k and v keep their fewer heads), the output and a float32
+    ``B × H × T`` log-sum-exp."""
 
     @staticmethod
     def forward(ctx, q, k, v):
@@ -62,10 +63,7 @@ def flash_attention_rule():
 
     def patched(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False):
         if query.device.type == "meta" and dropout_p == 0.0 and attn_mask is None:
-            if enable_gqa and key.shape[-3] != query.shape[-3]:
-                repeat = query.shape[-3] // key.shape[-3]
-                key, value = key.repeat_interleave(repeat, -3), value.repeat_interleave(repeat, -3)
-            return _FlashSaves.apply(query, key, value)
+            return _FlashSaves.apply(query, key, value)      # with enable_gqa, k and v keep their fewer heads
         return original(query, key, value, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal,
                         scale=scale, enable_gqa=enable_gqa)
 
