@@ -67,7 +67,8 @@ def main(out: Path) -> None:
     in_optimizer |= {id(t) for s in optimizer.state.values() for t in s.values()}
     report = {
         "world_size": world, "losses": losses,
-        "sharded_trainable": sorted(n for n, p in model.named_parameters() if p.requires_grad and isinstance(p, DTensor)),
+        "sharded_trainable": sorted(n for n, p in model.named_parameters()
+                                    if p.requires_grad and isinstance(p, DTensor)),
         "trainable": sorted(n for n, p in model.named_parameters() if p.requires_grad),
         "local_shapes": {n: list((p.to_local() if isinstance(p, DTensor) else p).shape)
                          for n, p in model.named_parameters() if p.requires_grad},

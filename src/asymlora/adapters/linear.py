@@ -30,8 +30,9 @@ Memory-lean backward with A frozen (:class:`FrozenAProjection`). With ``z = s ·
 so the function saves ``u`` and an integer seed that regenerates the mask
 (:mod:`asymlora.adapters.dropout`), never a ``d_in``-wide tensor — except on small CPU inputs
 (at most ``MASK_POLICY.saved_max_elements`` elements), where regenerating costs more than it
-saves and the mask is kept bit-packed instead (``numel / 8`` bytes; the same mask either way). PEFT's layer saves the dropped
-input (``d_in`` wide) and, on the CPU, the dropout noise (``d_in`` wide, fp32) for every call.
+saves and the mask is kept bit-packed instead (``numel / 8`` bytes; the same mask either way).
+PEFT's layer saves the dropped input (``d_in`` wide) and, on the CPU, the dropout noise
+(``d_in`` wide, fp32) for every call.
 The seeds come from the layer's own :class:`~asymlora.adapters.mask_stream.MaskStream`, never
 from torch's global generator; every training path with dropout uses them (so a forward run
 without grad and its recomputation under activation checkpointing draw the same mask).

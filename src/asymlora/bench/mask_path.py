@@ -17,6 +17,10 @@ shape (MiniLM: 16 × 128 × 384), the time of one "draw the mask and zero the dr
 
 and the whole lean function, forward + backward, with the dropout probability and with 0: their
 difference is what the mask costs per module and step.
+
+:func:`measure_crossover` times the lean function with the mask path forced to ``saved`` and to
+``regenerated`` over a range of input sizes: the size policy of
+:data:`asymlora.adapters.dropout.MASK_POLICY` comes from it.
 """
 
 from __future__ import annotations

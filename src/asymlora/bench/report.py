@@ -156,7 +156,8 @@ def sweep_markdown(document: dict) -> str:
              f"{', '.join(sweep['configurations'])}, their timed steps interleaved within each workload. "
              f"Mask policy: saved bit-packed mask up to {sweep['mask_policy_saved_max_elements']:,} elements per "
              f"module input, regenerated above.", "",
-             "| workload | adapted modules | B-only step (s) | PEFT LoRA (s) | floor (s) | B-only / PEFT | B-only / floor "
+             "| workload | adapted modules | B-only step (s) | PEFT LoRA (s) | floor (s) | B-only / PEFT "
+             "| B-only / floor "
              "| adapter saved, B-only (MiB) | PEFT LoRA (MiB) | ratio | total saved B-only / PEFT | timed steps |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, result in document["results"].items():
