@@ -23,17 +23,92 @@ and step.
   CUDA), ``rand < p``, applied densely with ``masked_fill``.
 
 Either way the survivors are scaled by ``1 / (1 − p)``, so the layer is unbiased.
+
+**Which path, by size** (:data:`MASK_POLICY`, :func:`mask_path_for`). The regenerated CPU path
+has a fixed cost per call (a CSR matrix, a sparse product, a scatter: about 0.3 ms together)
+that dominates on small inputs, where a mask is cheap to keep. So the lean layer uses
+
+* ``"saved"`` for CPU inputs of at most ``MASK_POLICY.saved_max_elements`` elements: the mask
+  (:func:`drop_mask`, the same mask for the same seed) is applied densely in forward and kept
+  **bit-packed** (one bit per element, ``numel / 8`` bytes, :func:`pack_mask`) for backward;
+* ``"regenerated"`` above it, and on every other device: only the seed is kept. (The meta
+  device, on which the memory planner traces shapes without data, follows the CPU rule.)
+
+The threshold is the crossover measured by ``asymlora bench --sweep`` (the ``mask_crossover``
+entry of its JSON; docs/benchmarks.md). Both paths draw the identical mask, so which one ran
+never changes a result, only time and the bytes kept.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 _SPARSE_DTYPES = (torch.float32, torch.float64)
+
+
+@dataclass
+class MaskPolicy:
+    """When the lean layer keeps a bit-packed mask instead of regenerating it.
+
+    ``saved_max_elements``: largest input (elements of x) that takes the ``"saved"`` path on the
+    CPU; ``forced``: ``"saved"`` or ``"regenerated"`` for every call (measurements and tests), or
+    None to decide by size.
+    """
+
+    saved_max_elements: int = 98_304
+    forced: str | None = None
+
+
+#: The process-wide policy (see the module docstring).
+MASK_POLICY = MaskPolicy()
+MASK_PATHS = ("saved", "regenerated")
+
+
+def mask_path_for(numel: int, device: torch.device | str) -> str:
+    """``"saved"`` or ``"regenerated"``: the path the lean layer takes for an input of ``numel`` elements."""
+    if MASK_POLICY.forced is not None:
+        return MASK_POLICY.forced
+    if torch.device(device).type in ("cpu", "meta") and numel <= MASK_POLICY.saved_max_elements:
+        return "saved"
+    return "regenerated"
+
+
+@contextlib.contextmanager
+def forced_mask_path(path: str | None):
+    """Force every lean call inside the block onto ``path`` (``"saved"``, ``"regenerated"`` or None)."""
+    if path is not None and path not in MASK_PATHS:
+        raise ValueError(f"unknown mask path {path!r}; choose one of {', '.join(MASK_PATHS)}")
+    previous, MASK_POLICY.forced = MASK_POLICY.forced, path
+    try:
+        yield
+    finally:
+        MASK_POLICY.forced = previous
+
+
+def pack_mask(mask: torch.Tensor) -> torch.Tensor:
+    """A boolean tensor as uint8 bits (``ceil(numel / 8)`` bytes, numpy's bit order)."""
+    flat = mask.reshape(-1)
+    if flat.device.type == "cpu":
+        return torch.from_numpy(np.packbits(flat.numpy()))
+    padded = torch.nn.functional.pad(flat.to(torch.uint8), (0, -flat.numel() % 8)).view(-1, 8)
+    weights = torch.tensor([128, 64, 32, 16, 8, 4, 2, 1], dtype=torch.uint8, device=flat.device)
+    return (padded * weights).sum(1, dtype=torch.uint8)
+
+
+def unpack_mask(packed: torch.Tensor, shape: torch.Size | tuple) -> torch.Tensor:
+    """The inverse of :func:`pack_mask`: a boolean tensor of ``shape``."""
+    count = math.prod(shape)
+    if packed.device.type == "cpu":
+        return torch.from_numpy(np.unpackbits(packed.numpy(), count=count).view(bool)).view(tuple(shape))
+    shifts = torch.arange(7, -1, -1, device=packed.device, dtype=torch.uint8)
+    bits = (packed.unsqueeze(1) >> shifts) & 1
+    return bits.reshape(-1)[:count].bool().view(tuple(shape))
 
 
 def keep_scale(p: float) -> float:
@@ -73,6 +148,8 @@ def drop_mask(seed: int, shape: torch.Size | tuple, p: float, device: torch.devi
         mask = np.zeros(math.prod(shape), dtype=bool)
         mask[dropped_positions(seed, mask.size, p)] = True
         return torch.from_numpy(mask).view(tuple(shape))
+    if device.type == "meta":    # shapes only (memory planning): no values to draw
+        return torch.empty(tuple(shape), dtype=torch.bool, device=device)
     generator = torch.Generator(device=device)
     generator.manual_seed(seed)
     return torch.rand(shape, generator=generator, device=device) < p

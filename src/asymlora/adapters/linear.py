@@ -28,8 +28,11 @@ Memory-lean backward with A frozen (:class:`FrozenAProjection`). With ``z = s ·
     ∂L/∂x = drop'( s · (g B) A )           (needs the dropout mask, not x)
 
 so the function saves ``u`` and an integer seed that regenerates the mask
-(:mod:`asymlora.adapters.dropout`), never a ``d_in``-wide tensor. PEFT's layer saves the dropped
-input (``d_in`` wide) and, on the CPU, the dropout noise (``d_in`` wide, fp32) for every call.
+(:mod:`asymlora.adapters.dropout`), never a ``d_in``-wide tensor — except on small CPU inputs
+(at most ``MASK_POLICY.saved_max_elements`` elements), where regenerating costs more than it
+saves and the mask is kept bit-packed instead (``numel / 8`` bytes; the same mask either way).
+PEFT's layer saves the dropped input (``d_in`` wide) and, on the CPU, the dropout noise
+(``d_in`` wide, fp32) for every call.
 The seeds come from the layer's own :class:`~asymlora.adapters.mask_stream.MaskStream`, never
 from torch's global generator; every training path with dropout uses them (so a forward run
 without grad and its recomputation under activation checkpointing draw the same mask).
@@ -52,7 +55,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from asymlora.adapters.config import AdapterConfig
-from asymlora.adapters.dropout import keep_scale, project_dropped, zero_dropped
+from asymlora.adapters.dropout import (drop_mask, keep_scale, mask_path_for, pack_mask, project_dropped, unpack_mask,
+                                       zero_dropped)
 from asymlora.adapters.init import factor_seed
 from asymlora.adapters.mask_stream import MaskStream
 from asymlora.adapters.recipe import Recipe
@@ -89,25 +93,34 @@ class FrozenAProjection(torch.autograd.Function):
         backward:  ∂L/∂B = s · gᵀ u
                    ∂L/∂x = ((g (s · B)) · c) A with m zeroed (in place)
 
-    Every scale is applied to an r-wide tensor or to a factor, never to a d-wide one, and no
-    d_in-wide copy of x is made in forward (:func:`~asymlora.adapters.dropout.project_dropped`).
+    Every scale is applied to an r-wide tensor or to a factor, never to a d-wide one. On the
+    ``"regenerated"`` path (:func:`~asymlora.adapters.dropout.mask_path_for`) no d_in-wide copy of
+    x is made in forward (:func:`~asymlora.adapters.dropout.project_dropped`) and the mask is
+    regenerated in backward; on the ``"saved"`` path (small CPU inputs) x is masked densely and
+    the mask kept as bits (:func:`~asymlora.adapters.dropout.pack_mask`).
     """
 
     @staticmethod
     def forward(ctx, x, A, B, scaling: float, p: float, seed: int):
+        packed = None
         if p > 0:
             flat = x.reshape(-1, x.shape[-1])
-            projected = project_dropped(flat, A, seed, p).mul_(keep_scale(p))
+            if mask_path_for(flat.numel(), flat.device) == "saved":
+                mask = drop_mask(seed, flat.shape, p, flat.device)
+                projected = F.linear(flat.masked_fill(mask, 0), A).mul_(keep_scale(p))
+                packed = pack_mask(mask)
+            else:
+                projected = project_dropped(flat, A, seed, p).mul_(keep_scale(p))
             projected = projected.view(*x.shape[:-1], A.shape[0])
         else:
             projected = F.linear(x, A)
-        ctx.save_for_backward(projected, A, B)
+        ctx.save_for_backward(projected, A, B, packed)
         ctx.scaling, ctx.p, ctx.seed = scaling, p, seed
         return F.linear(projected, B * scaling)
 
     @staticmethod
     def backward(ctx, grad_out):
-        projected, A, B = ctx.saved_tensors
+        projected, A, B, packed = ctx.saved_tensors
         grad_x = grad_B = None
         if ctx.needs_input_grad[2]:
             grad_B = grad_out.reshape(-1, grad_out.shape[-1]).t() @ projected.reshape(-1, projected.shape[-1])
@@ -115,7 +128,9 @@ class FrozenAProjection(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             factor = ctx.scaling * (keep_scale(ctx.p) if ctx.p > 0 else 1.0)
             grad_x = F.linear(grad_out, B.t() * factor) @ A
-            if ctx.p > 0:
+            if packed is not None:
+                grad_x.masked_fill_(unpack_mask(packed, grad_x.shape), 0)
+            elif ctx.p > 0:
                 grad_x = zero_dropped(grad_x, ctx.seed, ctx.p, inplace=True)
         return grad_x, None, grad_B, None, None, None
 

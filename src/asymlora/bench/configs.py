@@ -41,7 +41,7 @@ class Settings:
     alpha: float = 16.0
     dropout: float = 0.05
     targets: list[str] = field(default_factory=lambda: ["query", "value"])
-    head: str = "classifier"
+    head: str | None = "classifier"      # None: no trained head (causal LM)
     seed: int = 0
     total_steps: int = 1000   # AdaLoRA's schedule length (it needs one)
 
@@ -84,6 +84,14 @@ def build(name: str, model: nn.Module, settings: Settings) -> Built:
         return CONFIGURATIONS[name](model, settings)
 
 
+def _heads(settings: Settings) -> list[str]:
+    return [settings.head] if settings.head else []
+
+
+def _task_type(settings: Settings) -> str:
+    return "SEQ_CLS" if settings.head else "CAUSAL_LM"
+
+
 def _trainable(model: nn.Module) -> list[nn.Parameter]:
     return [p for p in model.parameters() if p.requires_grad]
 
@@ -104,7 +112,7 @@ def _asymlora(train: str, model: nn.Module, settings: Settings) -> Built:
 
     inits = {"B": {}, "A": {"init_A": "zero", "init_B": "orthonormal"}, "AB": {"init_A": "kaiming"}}[train]
     config = AdapterConfig(rank=settings.rank, alpha=settings.alpha, dropout=settings.dropout, train=train,
-                           targets=list(settings.targets), seed=settings.seed, modules_to_save=[settings.head],
+                           targets=list(settings.targets), seed=settings.seed, modules_to_save=_heads(settings),
                            **inits)
     inject(model, config)
     modules = list(adapted_modules(model).values())
@@ -161,8 +169,9 @@ def _peft(model: nn.Module, settings: Settings, config, freeze_a: bool = False) 
 def _lora_config(settings: Settings, dropout: float):
     from peft import LoraConfig
 
-    return LoraConfig(task_type="SEQ_CLS", r=settings.rank, lora_alpha=settings.alpha, lora_dropout=dropout,
-                      target_modules=list(settings.targets), modules_to_save=[settings.head])
+    return LoraConfig(task_type=_task_type(settings), r=settings.rank, lora_alpha=settings.alpha,
+                      lora_dropout=dropout, target_modules=list(settings.targets),
+                      modules_to_save=_heads(settings) or None)
 
 
 @register("peft_lora")
@@ -179,9 +188,9 @@ def peft_lora_fa(model: nn.Module, settings: Settings) -> Built:
 def peft_adalora(model: nn.Module, settings: Settings) -> Built:
     from peft import AdaLoraConfig
 
-    config = AdaLoraConfig(task_type="SEQ_CLS", init_r=settings.rank + settings.rank // 2, target_r=settings.rank,
-                           lora_alpha=settings.alpha, lora_dropout=settings.dropout,
-                           target_modules=list(settings.targets), modules_to_save=[settings.head],
+    config = AdaLoraConfig(task_type=_task_type(settings), init_r=settings.rank + settings.rank // 2,
+                           target_r=settings.rank, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
+                           target_modules=list(settings.targets), modules_to_save=_heads(settings) or None,
                            total_step=settings.total_steps)
     built = _peft(model, settings, config)
     built.after_step = built.model.base_model.update_and_allocate
@@ -190,6 +199,8 @@ def peft_adalora(model: nn.Module, settings: Settings) -> Built:
 
 @register("head_only")
 def head_only(model: nn.Module, settings: Settings) -> Built:
+    if not settings.head:
+        raise ValueError("head_only needs a task head; a causal LM has none to train")
     for parameter in model.parameters():
         parameter.requires_grad_(False)
     head = model.get_submodule(settings.head)

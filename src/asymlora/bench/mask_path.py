@@ -17,6 +17,10 @@ shape (MiniLM: 16 × 128 × 384), the time of one "draw the mask and zero the dr
 
 and the whole lean function, forward + backward, with the dropout probability and with 0: their
 difference is what the mask costs per module and step.
+
+:func:`measure_crossover` times the lean function with the mask path forced to ``saved`` and to
+``regenerated`` over a range of input sizes: the size policy of
+:data:`asymlora.adapters.dropout.MASK_POLICY` comes from it.
 """
 
 from __future__ import annotations
@@ -96,3 +100,52 @@ def measure_mask_path(shape=(16, 128, 384), rank: int = 8, p: float = 0.05, repe
     lean_times = result["lean_forward_backward"]
     lean_times["mask_cost_ms"] = lean_times["with_dropout"]["median_ms"] - lean_times["without_dropout"]["median_ms"]
     return result
+
+
+#: Inputs the crossover is measured on: (tokens, width) pairs from 512 to 1.5 M elements.
+CROSSOVER_SHAPES = ((128, 64), (256, 64), (512, 64), (1024, 64), (256, 384), (512, 128), (2048, 64),
+                    (512, 384), (1024, 384), (2048, 384), (4096, 384), (1024, 1536))
+
+
+def measure_crossover(shapes=CROSSOVER_SHAPES, rank: int = 8, p: float = 0.05, repeats: int = 25,
+                      seed: int = 0) -> dict:
+    """The lean function, forward + backward, on each (tokens × width) input with the mask path
+    forced to ``saved``, to ``regenerated``, and without dropout; the three are interleaved per
+    repeat. Returns per-shape medians (ms) and ``crossover_elements``: the smallest input size at
+    which ``regenerated`` is at least as fast as ``saved`` and stays so at no fewer than half of
+    the larger sizes (a majority rule, because single timings on a busy machine flip), or None."""
+    from asymlora.adapters.dropout import forced_mask_path
+
+    generator = torch.Generator().manual_seed(seed)
+    rows = []
+    for tokens, width in shapes:
+        x = torch.randn(tokens, width, generator=generator).requires_grad_(True)
+        a = torch.linalg.qr(torch.randn(width, rank, generator=generator))[0].t().contiguous()
+        b = torch.randn(width, rank, generator=generator).requires_grad_(True)
+        grad = torch.randn(tokens, width, generator=generator)
+        times: dict[str, list[float]] = {"saved": [], "regenerated": [], "none": []}
+
+        def once(path):
+            with forced_mask_path(None if path == "none" else path):
+                x.grad = b.grad = None
+                start = time.perf_counter()
+                FrozenAProjection.apply(x, a, b, 2.0, 0.0 if path == "none" else p, 99).backward(grad)
+                return time.perf_counter() - start
+
+        for path in times:
+            once(path)
+        for _ in range(repeats):
+            for path in times:
+                times[path].append(once(path))
+        rows.append({"tokens": tokens, "width": width, "elements": tokens * width,
+                     **{f"{path}_ms": 1000 * statistics.median(values) for path, values in times.items()}})
+    rows.sort(key=lambda row: row["elements"])
+    crossover = None
+    for index, row in enumerate(rows):
+        later = rows[index:]
+        if row["regenerated_ms"] <= row["saved_ms"] and \
+                2 * sum(r["regenerated_ms"] <= r["saved_ms"] for r in later) >= len(later):
+            crossover = row["elements"]
+            break
+    return {"rank": rank, "p": p, "repeats": repeats, "threads": torch.get_num_threads(), "rows": rows,
+            "crossover_elements": crossover}

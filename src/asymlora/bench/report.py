@@ -110,6 +110,13 @@ def bar_chart(document: dict) -> bytes:
     suite = document["suite"]
     figure.suptitle(f"{suite['workload']}: batch {suite['batch']}×{suite['length']}, {suite['dtype']}, "
                     f"{suite['device']}, r={suite['rank']}, dropout {suite['dropout']:g}")
+    return _png(figure)
+
+
+def _png(figure) -> bytes:
+    """The figure as PNG bytes (the figure is closed)."""
+    from matplotlib import pyplot as plt
+
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110)
@@ -117,13 +124,115 @@ def bar_chart(document: dict) -> bytes:
     return buffer.getvalue()
 
 
-def write_report(document: dict, out: Path) -> dict:
-    """Write ``bench.json``, ``bench.md`` and ``bench.png`` into ``out``; returns their paths."""
+def _write_three(document: dict, out: Path, stem: str, to_markdown, to_chart) -> dict:
+    """Write ``<stem>.json``, ``<stem>.md`` and ``<stem>.png`` into ``out``; returns their paths."""
     import json
 
     out = Path(out)
-    paths = {"json": out / "bench.json", "markdown": out / "bench.md", "chart": out / "bench.png"}
+    paths = {"json": out / f"{stem}.json", "markdown": out / f"{stem}.md", "chart": out / f"{stem}.png"}
     atomic_write_text(paths["json"], json.dumps(document, indent=2) + "\n")
-    atomic_write_text(paths["markdown"], markdown(document))
-    atomic_write_bytes(paths["chart"], bar_chart(document))
+    atomic_write_text(paths["markdown"], to_markdown(document))
+    atomic_write_bytes(paths["chart"], to_chart(document))
     return paths
+
+
+def write_report(document: dict, out: Path) -> dict:
+    """Write ``bench.json``, ``bench.md`` and ``bench.png`` into ``out``; returns their paths."""
+    return _write_three(document, out, "bench", markdown, bar_chart)
+
+
+# ---------------------------------------------------------------------------- the sweep
+def _fmt(value, spec: str) -> str:
+    return "–" if value is None else format(value, spec)
+
+
+def sweep_markdown(document: dict) -> str:
+    """The sweep's table (one row per workload, ratios from that workload's run), the targets,
+    the mask-path crossover and the environment with its load averages."""
+    sweep, env = document["sweep"], document["environment"]
+    lines = [f"# Benchmark sweep: {', '.join(document['results'])}", "",
+             f"{sweep['dtype']}, device {sweep['device']}, {sweep['threads']} thread(s), rank {sweep['rank']}, "
+             f"alpha {sweep['alpha']:g}, dropout {sweep['dropout']:g}, AdamW; configurations "
+             f"{', '.join(sweep['configurations'])}, their timed steps interleaved within each workload. "
+             f"Mask policy: saved bit-packed mask up to {sweep['mask_policy_saved_max_elements']:,} elements per "
+             f"module input, regenerated above.", "",
+             "| workload | adapted modules | B-only step (s) | PEFT LoRA (s) | floor (s) | B-only / PEFT "
+             "| B-only / floor "
+             "| adapter saved, B-only (MiB) | PEFT LoRA (MiB) | ratio | total saved B-only / PEFT | timed steps |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, result in document["results"].items():
+        rows = result["configurations"]
+        ours, peft, floor = rows.get("asymlora_b_only"), rows.get("peft_lora"), rows.get("adapter_floor")
+        checks = {c["target"]: c for c in result["sweep_targets"]}
+
+        def ratio(target):
+            check = checks[target]
+            text = _fmt(check["measured"], ".3f")
+            if check.get("measured_by_min_step") is not None:
+                text += f" ({check['measured_by_min_step']:.3f})"
+            return text + ("" if check["met"] in (None, True) else " ✗")
+
+        step = (lambda e: _fmt(e["step_time_median_s"] if e else None, ".4f"))
+        mib = (lambda e, k: _fmt(e[k] / MIB if e else None, ".3f"))
+        total = (ours["saved_activation_bytes"] / peft["saved_activation_bytes"]) if ours and peft else None
+        modules = ours.get("adapter_modules", "–") if ours else "–"
+        lines.append(f"| {name} | {modules} | {step(ours)} | {step(peft)} | {step(floor)} | "
+                     f"{ratio('B-only step / PEFT LoRA')} | {ratio('B-only step / adapter floor')} | "
+                     f"{mib(ours, 'adapter_activation_bytes')} | {mib(peft, 'adapter_activation_bytes')} | "
+                     f"{ratio('B-only adapter-attributable saved / PEFT LoRA')} | {_fmt(total, '.3f')} | "
+                     f"{result['suite']['steps']} |")
+    lines += ["", "Ratios of medians; in brackets the ratio of the fastest steps; ✗ marks a missed target "
+                  "(step ≤ 1.00 × PEFT LoRA, ≤ 1.03 × floor; adapter-attributable saved ≤ 0.02 × PEFT LoRA)."]
+    mask = document.get("mask_crossover")
+    if mask:
+        lines += ["", f"## Mask-path crossover (lean function forward + backward, r = {mask['rank']}, "
+                      f"p = {mask['p']:g}, {mask['threads']} thread(s), median of {mask['repeats']})", "",
+                  "| tokens × width | elements | saved mask (ms) | regenerated (ms) | no dropout (ms) |",
+                  "|---|---:|---:|---:|---:|"]
+        for row in mask["rows"]:
+            lines.append(f"| {row['tokens']} × {row['width']} | {row['elements']:,} | {row['saved_ms']:.3f} | "
+                         f"{row['regenerated_ms']:.3f} | {row['none_ms']:.3f} |")
+        lines += ["", f"Measured crossover: {_fmt(mask['crossover_elements'], ',')} elements."]
+    lines += ["", f"Environment: {env['cpu']}, {env['logical_cpus']} logical CPUs, torch {env['torch']}, "
+                  f"transformers {env['transformers']}, peft {env['peft']}; load average at start "
+                  f"{env['load_average_start'][0]:.2f}, at end {env['load_average_end'][0]:.2f}; "
+                  f"sweep took {sweep['seconds']:.0f} s.", ""]
+    return "\n".join(lines)
+
+
+def sweep_chart(document: dict) -> bytes:
+    """A PNG: per workload, B-only's step-time ratios (to PEFT LoRA and to the floor) and its
+    adapter-attributable saved bytes over PEFT LoRA's, with the target lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    names = list(document["results"])
+    checks = [{c["target"]: c["measured"] for c in document["results"][n]["sweep_targets"]} for n in names]
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    width = 0.38
+    positions = range(len(names))
+    for offset, (target, limit, colour) in enumerate((("B-only step / PEFT LoRA", 1.00, "#4c72b0"),
+                                                      ("B-only step / adapter floor", 1.03, "#8c8c8c"))):
+        values = [c[target] or 0 for c in checks]
+        axes[0].bar([p + (offset - 0.5) * width for p in positions], values, width, color=colour, label=target)
+        axes[0].axhline(limit, color=colour, linestyle="--", linewidth=1)
+    axes[0].set_xticks(list(positions), names, rotation=20)
+    axes[0].set_title("step time ratio (median); dashed: target")
+    axes[0].legend(fontsize=8)
+    values = [100 * (c["B-only adapter-attributable saved / PEFT LoRA"] or 0) for c in checks]
+    axes[1].bar(list(positions), values, color="#c44e52")
+    axes[1].axhline(2.0, color="black", linestyle="--", linewidth=1)
+    axes[1].set_xticks(list(positions), names, rotation=20)
+    axes[1].set_title("B-only adapter-attributable saved, % of PEFT LoRA")
+    for index, value in enumerate(values):
+        axes[1].text(index, value, f"{value:.2f}", ha="center", va="bottom", fontsize=8)
+    load = document["environment"]["load_average_start"][0]
+    figure.suptitle(f"asymlora bench --sweep ({document['sweep']['threads']} thread(s), load average {load:.2f})")
+    return _png(figure)
+
+
+def write_sweep_report(document: dict, out: Path) -> dict:
+    """Write ``sweep.json``, ``sweep.md`` and ``sweep.png`` into ``out``; returns their paths."""
+    return _write_three(document, out, "sweep", sweep_markdown, sweep_chart)

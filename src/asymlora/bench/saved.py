@@ -42,8 +42,10 @@ class SavedBytes:
 
 
 def _storage_key(tensor: torch.Tensor) -> tuple[str, int]:
+    """One key per storage. Meta tensors (shapes without data, traced by the memory planner) all
+    have data pointer 0, so there the storage object's own address identifies it."""
     storage = tensor.untyped_storage()
-    return (str(tensor.device), storage.data_ptr())
+    return (str(tensor.device), storage._cdata if tensor.device.type == "meta" else storage.data_ptr())
 
 
 def count_saved(model: nn.Module, run: Callable[[], object], adapter_modules: Iterable[nn.Module] = (),

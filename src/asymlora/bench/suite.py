@@ -65,11 +65,12 @@ class SuiteOptions:
     mask_path: bool = True
     configurations: list[str] = field(default_factory=lambda: list(ORDER))
     seed: int = 0
+    task: str = "classification"      # or "causal_lm"
 
     def workload_kwargs(self) -> dict:
         return {"model": self.model, "batch": self.batch, "length": self.length, "labels": self.labels,
                 "layers": self.layers, "dtype": self.dtype, "device": self.device, "targets": self.targets,
-                "seed": self.seed}
+                "seed": self.seed, "task": self.task}
 
 
 
@@ -93,6 +94,8 @@ def validate(options: SuiteOptions) -> None:
             raise ValueError(f"--{name} must be at least 1, got {getattr(options, name)}")
     if options.warmup < 0:
         raise ValueError(f"--warmup must be >= 0, got {options.warmup}")
+    if options.task == "causal_lm" and "head_only" in options.configurations:
+        raise ValueError("configuration head_only needs a task head; drop it for --task causal_lm")
     if not 0.0 <= options.dropout < 1.0:
         raise ValueError(f"--dropout must be in [0, 1), got {options.dropout}")
     if options.device.startswith("cuda") and not torch.cuda.is_available():
@@ -171,7 +174,7 @@ def run_suite(options: SuiteOptions, progress: Callable[[str, int, int], None] |
             folder = Path(scratch) / name
             weights_file = built.save(folder)
             head_params = sum(p.numel() for p in built.model.get_submodule(
-                _head_path(built.model, workload.head)).parameters() if p.requires_grad)
+                _head_path(built.model, workload.head)).parameters() if p.requires_grad) if workload.head else 0
             entry = summarise(trainer.times)
             entry["samples_per_s"] = options.batch / entry["step_time_median_s"]
             entry["step_times_s"] = list(trainer.times)
@@ -180,6 +183,7 @@ def run_suite(options: SuiteOptions, progress: Callable[[str, int, int], None] |
             entry["checkpoint_file"] = weights_file.name
             entry["checkpoint_folder_bytes"] = _folder_bytes(folder)
             entry["trainable_params"] = sum(p.numel() for p in built.trainable)
+            entry["adapter_modules"] = len(built.adapter_modules)
             entry["trainable_head_params"] = head_params
             entry["peak_rss_bytes"] = None
             results[name] = entry
@@ -212,7 +216,8 @@ def run_suite(options: SuiteOptions, progress: Callable[[str, int, int], None] |
     _add_ratios(results)
     env["load_average_end"] = list(os.getloadavg())
     document = {
-        "suite": {"workload": workload.description, "head": workload.head, "targets": workload.targets,
+        "suite": {"workload": workload.description, "task": workload.task, "head": workload.head,
+                  "targets": workload.targets,
                   "batch": options.batch, "length": options.length, "labels": options.labels, "rank": options.rank,
                   "alpha": options.alpha, "dropout": options.dropout, "dtype": options.dtype,
                   "device": options.device, "threads": options.threads, "steps": options.steps,

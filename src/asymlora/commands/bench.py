@@ -3,11 +3,14 @@
 Writes ``bench.json`` (one entry per configuration plus init timings and environment), ``bench.md``
 and ``bench.png`` to ``--out`` (default ``runs/bench``). Defaults: the packaged MiniLM, 3-label
 sequence classification, 16 × 128 real tweets, fp32, 2 threads, r=8, alpha 16, query/value,
-dropout 0.05, AdamW. See docs/benchmarks.md.
+dropout 0.05, AdamW. ``--sweep`` runs the shape sweep instead (tiny BERT, MiniLM, a 2-layer
+7B-Llama stack with q/v and all-linear targets, SmolLM2 as a causal LM) and writes ``sweep.json``,
+``sweep.md`` and ``sweep.png``. See docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import sys
 from typing import Optional
@@ -35,44 +38,86 @@ def register(app: typer.Typer) -> None:
         dtype: str = typer.Option("float32", "--dtype", help="float32, bfloat16 or float16"),
         device: str = typer.Option("cpu", "--device", help="cpu or cuda[:N]"),
         threads: int = typer.Option(2, "--threads", min=1, help="torch CPU threads"),
-        steps: int = typer.Option(30, "--steps", min=1, help="timed steps per configuration"),
-        warmup: int = typer.Option(3, "--warmup", min=0, help="untimed warm-up steps per configuration"),
+        steps: Optional[int] = typer.Option(None, "--steps", min=1, help="timed steps per configuration "
+                                            "(default 30; with --sweep each workload's own default)"),
+        warmup: Optional[int] = typer.Option(None, "--warmup", min=0, help="untimed warm-up steps per configuration "
+                                             "(default 3; with --sweep each workload's own default)"),
+        task: str = typer.Option("classification", "--task", help="classification or causal_lm"),
         configurations: Optional[str] = typer.Option(None, "--configurations",
                                                      help="comma-separated subset (default: all eight)"),
         memory: bool = typer.Option(True, "--memory/--no-memory", help="measure peak memory in fresh processes"),
         svd: bool = typer.Option(True, "--svd/--no-svd", help="also time the authors' full-SVD init (~25 s on CPU)"),
         seed: int = typer.Option(0, "--seed", min=0, help="seed of the model copy, adapters and batch"),
         quick: bool = typer.Option(False, "--quick", help="tiny random BERT, batch 4 × 32, 2 steps, no SVD"),
+        mask_path: str = typer.Option("auto", "--mask-path", help="B-only dropout mask: auto (by size), saved "
+                                                                  "(bit-packed) or regenerated, for every module"),
+        sweep: bool = typer.Option(False, "--sweep", help="the shape sweep (5 workloads, B-only vs PEFT LoRA vs "
+                                                          "the floor by default) instead of one suite"),
     ) -> None:
         """Benchmark asymlora (B-only, A-only, LoRA) against PEFT LoRA, LoRA-FA, AdaLoRA, head-only and the floor."""
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
+        from asymlora.adapters.dropout import MASK_PATHS, forced_mask_path
         from asymlora.bench.configs import ORDER
         from asymlora.bench.report import markdown, write_report
         from asymlora.bench.suite import SuiteOptions, run_suite, validate
+        from asymlora.bench.sweep import SWEEP_CONFIGURATIONS
 
         options = SuiteOptions(
             model=model, batch=batch, length=length, layers=layers, rank=rank, alpha=alpha, dropout=dropout,
             targets=[t.strip() for t in targets.split(",") if t.strip()] if targets else None, dtype=dtype,
-            device=device, threads=threads, steps=steps, warmup=warmup, memory=memory, svd=svd, seed=seed,
+            device=device, threads=threads, steps=steps or 30, warmup=3 if warmup is None else warmup,
+            memory=memory, svd=svd, seed=seed, task=task,
             configurations=[c.strip() for c in configurations.split(",") if c.strip()] if configurations
-            else list(ORDER))
+            else list(SWEEP_CONFIGURATIONS if sweep else ORDER))
+        if sweep:
+            _sweep(options, out, steps, warmup)
+            return
         if quick:
             options.model = options.model or "bert-tiny"
             options.batch, options.length, options.steps, options.warmup = 4, 32, 2, 1
             options.svd = False
         with user_input():
             validate(options)
+            forced = None if mask_path == "auto" else mask_path
+            if forced not in (None, *MASK_PATHS):
+                raise ValueError(f"--mask-path must be auto, {' or '.join(MASK_PATHS)}; got {mask_path!r}")
         folder = out_dir(out, "bench")
-        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                      TimeElapsedColumn(), transient=True) as bar:
-            task = bar.add_task("bench", total=1)
-
-            def progress(stage: str, done: int, total: int) -> None:
-                bar.update(task, description=stage, completed=done, total=total)
-
+        with _progress_bar() as progress, forced_mask_path(forced):
             document = run_suite(options, progress)
+        document["suite"]["mask_path"] = mask_path
         document["command"] = "asymlora bench " + " ".join(shlex.quote(a) for a in sys.argv[2:])
         paths = write_report(document, folder)
         typer.echo(markdown(document))
         typer.echo(f"wrote {paths['json']}, {paths['markdown']} and {paths['chart']}")
+
+
+@contextlib.contextmanager
+def _progress_bar():
+    """A transient rich progress bar; yields ``progress(stage, done, total)``."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), transient=True) as bar:
+        task = bar.add_task("bench", total=1)
+
+        def progress(stage: str, done: int, total: int) -> None:
+            bar.update(task, description=stage, completed=done, total=total)
+
+        yield progress
+
+
+def _sweep(options, out: Optional[str], steps: Optional[int], warmup: Optional[int]) -> None:
+    """``asymlora bench --sweep``: every workload of :data:`asymlora.bench.sweep.SWEEP`."""
+    from asymlora.bench.report import sweep_markdown, write_sweep_report
+    from asymlora.bench.suite import validate
+    from asymlora.bench.sweep import run_sweep, workload_options
+
+    with user_input():
+        validate(options)
+        workload_options(options, steps=steps, warmup=warmup)
+    folder = out_dir(out, "bench-sweep")
+    with _progress_bar() as progress:
+        document = run_sweep(options, steps=steps, warmup=warmup, progress=progress)
+    document["command"] = "asymlora bench " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+    paths = write_sweep_report(document, folder)
+    typer.echo(sweep_markdown(document))
+    typer.echo(f"wrote {paths['json']}, {paths['markdown']} and {paths['chart']}")

@@ -1,0 +1,129 @@
+"""``asymlora memory``: predict peak training memory from a model's config (no weights loaded).
+
+Components: weights, trainable parameters, gradients, optimiser states, saved activations (with
+the adapter-attributable part); see :mod:`asymlora.planning.planner` and docs/benchmarks.md.
+
+``--paper`` prints the paper's Llama-2-7B settings (r = 32 and 64, batch 16, bf16; sequence length
+``--seq``, default 512) for LoRA, B-only, AdaLoRA and full fine-tuning; ``--validate SWEEP_JSON``
+compares the planner with the saved activations a ``bench --sweep`` measured.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from asymlora.commands.common import out_dir, user_input
+
+PAPER_METHODS = ("lora", "b_only", "adalora", "full")
+PAPER_RANKS = (32, 64)
+
+
+def _table(plans) -> str:
+    lines = ["| model | method | rank | weights | trainable | gradients | optimiser | activations "
+             "(adapter part) | total (GiB) |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for rank, item in plans:
+        gib = item.gib()
+        rank_text = "–" if item.method == "full" else str(rank)
+        lines.append(f"| {item.model} | {item.method} | {rank_text} | {gib['weights']:.2f} | {gib['trainable']:.3f} | "
+                     f"{gib['gradients']:.3f} | {gib['optimizer']:.3f} | {gib['activations']:.2f} "
+                     f"({item.adapter_activations / 2**30:.2f}) | {gib['total']:.2f} |")
+    return "\n".join(lines)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("memory")
+    def memory(
+        model: str = typer.Option("llama-7b", "--model", help="layout (llama-7b, roberta-large, …), registry "
+                                                              "name, model folder or hub id: only its config is read"),
+        method: str = typer.Option("b_only", "--method", help="comma-separated: lora, b_only, adalora, lora_fa, full"),
+        rank: int = typer.Option(8, "--rank", help="adapter rank r"),
+        alpha: Optional[float] = typer.Option(None, "--alpha", help="LoRA alpha (default 2 r)"),
+        dropout: float = typer.Option(0.05, "--dropout", help="adapter dropout"),
+        targets: Optional[str] = typer.Option(None, "--targets", help="comma-separated target modules "
+                                                                       "(default: the architecture's paper targets)"),
+        batch: int = typer.Option(16, "--batch", help="sequences per step"),
+        seq: int = typer.Option(512, "--seq", help="tokens per sequence"),
+        dtype: str = typer.Option("bf16", "--dtype", help="bf16, fp16 or fp32"),
+        layers: Optional[int] = typer.Option(None, "--layers", help="cut the model to this many layers"),
+        task: Optional[str] = typer.Option(None, "--task", help="causal_lm or classification (default by "
+                                                                 "architecture: decoders causal_lm)"),
+        gradient_checkpointing: bool = typer.Option(False, "--gradient-checkpointing"),
+        optimizer: str = typer.Option("adamw", "--optimizer", help="adamw, adamw8bit or sgd"),
+        paper: bool = typer.Option(False, "--paper", help="the paper's Llama-2-7B table (r 32/64, batch 16, bf16)"),
+        validate_sweep: Optional[str] = typer.Option(None, "--validate", help="a sweep.json from bench --sweep: "
+                                                                               "predicted vs measured activations"),
+        out: Optional[str] = typer.Option(None, "--out", help="also write memory.json and memory.md here"),
+    ) -> None:
+        """Predict peak training memory: weights + trainable + gradients + optimiser + saved activations."""
+        from asymlora.planning.planner import PlanRequest, plan, validate
+        from asymlora.planning.sources import load_config
+
+        if validate_sweep:
+            _validate(validate_sweep, out)
+            return
+        with user_input():
+            if batch < 1 or seq < 1 or rank < 1:
+                raise ValueError("--batch, --seq and --rank must be at least 1")
+            if paper:
+                model, methods, ranks, batch, dtype = "llama-7b", list(PAPER_METHODS), list(PAPER_RANKS), 16, "bf16"
+            else:
+                methods, ranks = [m.strip() for m in method.split(",") if m.strip()], [rank]
+            source = load_config(model, layers)
+            requests = []
+            for each_rank in ranks:
+                for each in methods:
+                    if each == "full" and each_rank != ranks[0]:
+                        continue
+                    request = PlanRequest(
+                        source.config, source.description, method=each, rank=each_rank,
+                        alpha=alpha if alpha is not None else 2.0 * each_rank, dropout=dropout,
+                        targets=tuple(t.strip() for t in targets.split(",")) if targets else source.default_targets,
+                        batch=batch, length=seq, dtype=dtype, task=task or source.default_task,
+                        gradient_checkpointing=gradient_checkpointing, optimizer=optimizer)
+                    validate(request)
+                    requests.append((each_rank, request))
+        plans = [(r, plan(request)) for r, request in requests]
+        first = requests[0][1]
+        header = (f"{source.description}: batch {batch} × {seq} tokens, {dtype}, {first.task}, targets "
+                  f"{', '.join(first.targets)}, dropout {dropout:g}, optimiser {optimizer}"
+                  f"{', gradient checkpointing' if gradient_checkpointing else ''}. GiB = 2^30 bytes.")
+        text = header + "\n\n" + _table(plans) + "\n"
+        typer.echo(text)
+        if out:
+            folder = out_dir(out, "memory")
+            from asymlora.atomic import atomic_write_text
+
+            document = {"settings": {"model": model, "batch": batch, "seq": seq, "dtype": dtype, "task": first.task,
+                                     "targets": list(first.targets), "dropout": dropout, "optimizer": optimizer,
+                                     "gradient_checkpointing": gradient_checkpointing},
+                        "plans": [{"rank": r, **p.as_dict()} for r, p in plans]}
+            atomic_write_text(folder / "memory.json", json.dumps(document, indent=2) + "\n")
+            atomic_write_text(folder / "memory.md", "# Memory plan\n\n" + text)
+            typer.echo(f"wrote {folder / 'memory.json'} and {folder / 'memory.md'}")
+
+
+def _validate(path: str, out: Optional[str]) -> None:
+    from asymlora.atomic import atomic_write_text
+    from asymlora.planning.validate import compare_sweep, comparison_markdown
+
+    with user_input():
+        source = Path(path)
+        if not source.is_file():
+            raise FileNotFoundError(f"--validate {path}: no such file (run asymlora bench --sweep first)")
+        try:
+            document = json.loads(source.read_text())
+            document["sweep"], document["results"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise ValueError(f"--validate {path}: not a sweep.json written by asymlora bench --sweep") from None
+    rows = compare_sweep(document)
+    text = comparison_markdown(rows, str(source))
+    typer.echo(text)
+    if out:
+        folder = out_dir(out, "memory")
+        atomic_write_text(folder / "validation.json", json.dumps([r.as_dict() for r in rows], indent=2) + "\n")
+        atomic_write_text(folder / "validation.md", text)
+        typer.echo(f"wrote {folder / 'validation.json'} and {folder / 'validation.md'}")

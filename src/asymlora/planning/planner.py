@@ -1,0 +1,185 @@
+"""Peak training memory from a model's config alone: weights, trainable parameters, gradients,
+optimiser states and saved activations.
+
+``peak ≈ weights + trainable + gradients + optimiser + saved activations``, each in bytes:
+
+* **weights**: frozen parameters and buffers (a B-only model's frozen A is a buffer), at their
+  dtype (the base model in ``dtype``; PEFT keeps its adapters in float32, asymlora its factors in
+  float32: whatever the builders do is what the meta model holds);
+* **trainable**: the trained parameters; **gradients**: one per trained element, same dtype;
+* **optimiser** (:data:`OPTIMISERS`): AdamW two states per trained element in its dtype (what
+  ``torch.optim.AdamW`` allocates), 8-bit AdamW two one-byte states plus one float32 scale per
+  256-element block of each, SGD none (no momentum);
+* **saved activations**: what autograd saves for backward, by the **per-layer rule**: the step is
+  traced on the meta device (:mod:`asymlora.planning.trace`) for the model cut to 1 and to 2
+  layers; ``per_layer = S(2) − S(1)``, ``rest = S(1) − per_layer`` (embeddings, head, loss), and
+  for L layers ``S(L) = rest + L · per_layer``. Both the total and the adapter-attributable part
+  (saved inside adapter code, as the benchmark counts it) follow this rule.
+  With gradient checkpointing (every block recomputed in backward), the rule becomes
+  ``rest + L · (B · T · hidden · bytes) + per_layer``: each block keeps only its input, and one
+  block's activations exist at a time during its recomputation.
+
+Peak is the sum: activations are all alive at the end of forward, when the optimiser states and
+(from the second step on) the gradient buffers already exist. Temporary buffers of single
+operations (an attention kernel's workspace, the loss's logits copy) are not counted.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass
+
+import torch
+
+from asymlora.bench.configs import Settings
+from asymlora.planning.trace import METHODS, trace
+
+GIB = float(1 << 30)
+
+#: Optimiser -> bytes of state per trained element of a given element size.
+OPTIMISERS = {
+    "adamw": lambda element: 2 * element,
+    "adamw8bit": lambda element: 2 * (1 + 4 / 256),
+    "sgd": lambda element: 0,
+}
+DTYPES = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
+          "fp16": torch.float16, "float16": torch.float16}
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """What to plan: a model config (``config``, a transformers config) and the training setting."""
+
+    config: object
+    description: str
+    method: str = "b_only"
+    rank: int = 8
+    alpha: float = 16.0
+    dropout: float = 0.05
+    targets: tuple[str, ...] = ("q_proj", "v_proj")
+    batch: int = 16
+    length: int = 512
+    dtype: str = "bf16"
+    task: str = "causal_lm"
+    labels: int = 3
+    gradient_checkpointing: bool = False
+    optimizer: str = "adamw"
+
+    def settings(self) -> Settings:
+        head = None if self.task == "causal_lm" else _head_name(self.config)
+        return Settings(rank=self.rank, alpha=self.alpha, dropout=self.dropout, targets=list(self.targets),
+                        head=head)
+
+
+def _head_name(config) -> str:
+    return "classifier" if config.model_type in ("bert", "roberta", "xlm-roberta", "mpnet") else "score"
+
+
+@dataclass
+class MemoryPlan:
+    """Predicted bytes per component (see the module docstring) and the per-layer rule behind them."""
+
+    model: str
+    method: str
+    layers: int
+    weights: int
+    trainable: int
+    gradients: int
+    optimizer: int
+    activations: int
+    adapter_activations: int
+    per_layer_activations: int
+    rest_activations: int
+    trainable_params: int
+
+    @property
+    def total(self) -> int:
+        return self.weights + self.trainable + self.gradients + self.optimizer + self.activations
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "total": self.total}
+
+    def gib(self) -> dict:
+        return {k: self.as_dict()[k] / GIB for k in
+                ("weights", "trainable", "gradients", "optimizer", "activations", "total")}
+
+
+def _layers(config) -> int:
+    return config.num_hidden_layers
+
+
+def _with_layers(config, layers: int):
+    cut = copy.deepcopy(config)
+    cut.num_hidden_layers = layers
+    if getattr(cut, "layer_types", None) is not None:
+        cut.layer_types = cut.layer_types[:layers]
+    return cut
+
+
+def validate(request: PlanRequest) -> None:
+    """Raise ValueError naming the first bad setting."""
+    if request.method not in METHODS:
+        raise ValueError(f"unknown method {request.method!r}; choose one of {', '.join(METHODS)}")
+    if request.optimizer not in OPTIMISERS:
+        raise ValueError(f"unknown optimizer {request.optimizer!r}; choose one of {', '.join(OPTIMISERS)}")
+    if request.dtype not in DTYPES:
+        raise ValueError(f"unknown dtype {request.dtype!r}; choose one of bf16, fp16, fp32")
+    for name in ("rank", "batch", "length"):
+        if getattr(request, name) < 1:
+            raise ValueError(f"--{name} must be at least 1, got {getattr(request, name)}")
+    if request.task not in ("causal_lm", "classification"):
+        raise ValueError(f"unknown task {request.task!r}; choose causal_lm or classification")
+
+
+def plan(request: PlanRequest) -> MemoryPlan:
+    """Predict the peak training memory of ``request`` (nothing is loaded or allocated)."""
+    validate(request)
+    dtype = DTYPES[request.dtype]
+    config = copy.deepcopy(request.config)
+    if request.task == "classification":
+        config.num_labels = request.labels
+        if getattr(config, "pad_token_id", None) is None:
+            config.pad_token_id = 0
+    layers = _layers(config)
+    settings = request.settings()
+    one = trace(_with_layers(config, 1), request.task, request.method, settings, request.batch, request.length, dtype)
+    two = trace(_with_layers(config, 2), request.task, request.method, settings, request.batch, request.length, dtype)
+    per_layer = two.saved.activation_bytes - one.saved.activation_bytes
+    per_layer_adapter = two.saved.adapter_activation_bytes - one.saved.adapter_activation_bytes
+    rest = one.saved.activation_bytes - per_layer
+    rest_adapter = one.saved.adapter_activation_bytes - per_layer_adapter
+    if request.gradient_checkpointing:
+        kept = request.batch * request.length * config.hidden_size * torch.empty((), dtype=dtype).element_size()
+        activations = rest + layers * kept + per_layer
+        adapter = rest_adapter + per_layer_adapter
+    else:
+        activations = rest + layers * per_layer
+        adapter = rest_adapter + layers * per_layer_adapter
+    # parameters: per layer from the same two traces, scaled to L layers
+    weights = _extrapolate(_bytes(one.built.model, frozen=True), _bytes(two.built.model, frozen=True), layers)
+    trainable = _extrapolate(_bytes(one.built.model, frozen=False), _bytes(two.built.model, frozen=False), layers)
+    numel = _extrapolate(_numel(one.built.model), _numel(two.built.model), layers)
+    element = trainable / numel if numel else 0
+    optimizer = int(round(numel * OPTIMISERS[request.optimizer](element)))
+    return MemoryPlan(request.description, request.method, layers, weights, trainable, trainable, optimizer,
+                      activations, adapter, per_layer, rest, numel)
+
+
+def _extrapolate(at_one: int, at_two: int, layers: int) -> int:
+    return at_one + (layers - 1) * (at_two - at_one)
+
+
+def _bytes(model: torch.nn.Module, frozen: bool) -> int:
+    tensors = [p for p in model.parameters() if p.requires_grad != frozen]
+    if frozen:
+        tensors += list(model.buffers())
+    seen, total = set(), 0
+    for tensor in tensors:
+        if id(tensor) not in seen:
+            seen.add(id(tensor))
+            total += tensor.numel() * tensor.element_size()
+    return total
+
+
+def _numel(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
