@@ -69,7 +69,7 @@ def test_fully_shard_on_two_cpu_processes_matches_one_and_keeps_frozen_factors_a
 
 
 def test_accelerate_launch_with_the_fsdp_config_trains_b_only_and_matches_one_process(tmp_path):
-    common = ["train", "--task", "tweets", "--model", "tiny-llama", "--method", "b_only", "--rank", "4",
+    common = ["train", "--task", "tweets", "--model", "tiny-llama", "--method", "b_only", "--rank", "4", "--dropout", "0",
               "--max-steps", "4", "--train-limit", "64", "--eval-limit", "32", "--max-length", "24", "--lr", "1e-2",
               "--eval-steps", "4", "--threads", "1", "--no-save-checkpoints"]
     probe = str(HERE / "fsdp_probe.py")

@@ -173,3 +173,59 @@ def test_train_killed_mid_run_and_resumed_ends_bit_identical(tmp_path):
     assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
     assert json.loads((whole / "metrics.json").read_text())["metrics"] == \
         json.loads((killed / "metrics.json").read_text())["metrics"]
+
+
+def test_an_adapter_save_cut_short_leaves_the_previous_adapter_whole(tmp_path, monkeypatch):
+    """A kill while an adapter folder is replaced: before the swap nothing changes; between its two
+    renames the previous folder is set aside and the next reader puts it back."""
+    import torch
+
+    import asymlora as al
+    import asymlora.atomic as atomic
+    from helpers import fresh_bert, save_tiny_bert
+
+    base = save_tiny_bert(tmp_path / "base")
+    model = al.inject(fresh_bert(base), al.AdapterConfig(rank=2, modules_to_save=["classifier"]))
+    folder = tmp_path / "adapter"
+    al.save_adapter(model, folder)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad:
+                p.add_(1.0)
+    real_replace, calls = os.replace, []
+
+    def killed_between_renames(src, dst):
+        calls.append((src, dst))
+        if len(calls) == 2:  # the second rename of the swap never happens
+            raise KeyboardInterrupt("killed")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(atomic.os, "replace", killed_between_renames)
+    with pytest.raises(KeyboardInterrupt):
+        al.save_adapter(model, folder)
+    monkeypatch.setattr(atomic.os, "replace", real_replace)
+    assert not folder.exists()  # the state a kill between the renames leaves
+    al.load_adapter(fresh_bert(base), folder)  # the reader recovers the previous adapter...
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before  # ...byte for byte
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".adapter")]  # and no litter
+
+
+def test_a_merged_export_that_fails_midway_changes_nothing(tmp_path, monkeypatch):
+    import asymlora as al
+    from asymlora.adapters import merged
+    from helpers import fresh_bert, save_tiny_bert
+
+    base = save_tiny_bert(tmp_path / "base")
+    model = al.inject(fresh_bert(base), al.AdapterConfig(rank=2, modules_to_save=["classifier"]))
+    out = tmp_path / "merged"
+    al.save_merged(model, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt("killed while writing")
+
+    monkeypatch.setattr(merged, "merged_state_dict", crash)
+    with pytest.raises(KeyboardInterrupt):
+        al.save_merged(model, out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before

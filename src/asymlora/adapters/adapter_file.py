@@ -287,7 +287,10 @@ def read_adapter(directory: str | os.PathLike, base_model: nn.Module | None = No
     and that the file does not store (format-1 ``svd`` files); without it they are left out of
     ``AdapterFile.frozen``.
     """
+    from asymlora.atomic import recover_folder
+
     folder = Path(directory)
+    recover_folder(folder)  # a save cut short between its two renames: the previous adapter comes back
     meta = read_meta(folder)
     tensors = read_safetensors(folder / WEIGHTS_FILE, meta.weights.sha256)
     expected = meta.expected_keys()

@@ -122,8 +122,9 @@ def save_adapter(model: nn.Module, directory: str | os.PathLike, store_frozen: b
     if folder.exists() and not folder.is_dir():
         raise NotADirectoryError(f"{folder} exists and is not a folder")
     data, text = folder_bytes(state)
-    atomic_write_bytes(folder / WEIGHTS_FILE, data)
-    atomic_write_text(folder / CONFIG_FILE, text)
+    with atomic_folder(folder) as temporary:  # the previous adapter stays whole until the new one is
+        (temporary / WEIGHTS_FILE).write_bytes(data)
+        (temporary / CONFIG_FILE).write_text(text, encoding="utf-8")
     return folder
 
 

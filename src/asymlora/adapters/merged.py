@@ -8,42 +8,14 @@ without asymlora and a failure leaves nothing half-written.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
-import tempfile
 from pathlib import Path
-from typing import Iterator
 
 import torch
 from torch import nn
 
 from asymlora.adapters.inject import adapted_modules
-
-
-@contextlib.contextmanager
-def atomic_folder(directory: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary sibling folder; on success its files replace ``directory``'s.
-
-    A new ``directory`` appears in one rename; into an existing one each file is moved with an
-    atomic replace (other files there are left alone). On failure nothing is changed.
-    """
-    target = Path(directory)
-    if target.exists() and not target.is_dir():
-        raise NotADirectoryError(f"{target} exists and is not a folder")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
-    try:
-        yield temporary
-        if not target.exists():
-            os.replace(temporary, target)
-        else:
-            for item in temporary.iterdir():
-                if item.is_dir():
-                    shutil.rmtree(target / item.name, ignore_errors=True)
-                os.replace(item, target / item.name)
-    finally:
-        shutil.rmtree(temporary, ignore_errors=True)
+from asymlora.atomic import atomic_folder, recover_folder  # noqa: F401 (re-exported)
 
 
 def merged_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
