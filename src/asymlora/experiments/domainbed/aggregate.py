@@ -109,7 +109,9 @@ def markdown(table: list[Row], env_names: Iterable[str], selection: type[Selecti
     for r in table:
         lines.append(f"| {r.variant} | " + " | ".join(fmt(c) for c in r.per_env)
                      + f" | {'X' if r.avg is None else f'{r.avg:.1f}'} |")
-    lines += ["", "| method | in-domain | out-of-domain | gap (in − out) |", "|---|---|---|---|"]
+    lines += ["", "| method | in-domain | out-of-domain | gap (in − out) | trials per environment |",
+              "|---|---|---|---|---|"]
     for r in table:
-        lines.append(f"| {r.variant} | {fmt(r.in_domain)} | {fmt(r.ood)} | {fmt(r.gap)} |")
+        lines.append(f"| {r.variant} | {fmt(r.in_domain)} | {fmt(r.ood)} | {fmt(r.gap)} | "
+                     f"{', '.join(str(n) for n in r.n_trials)} |")
     return "\n".join(lines) + "\n"
