@@ -86,6 +86,13 @@ def test_sweep_and_collect_end_to_end_on_tiny_vit(tmp_path, capsys):
     # a second sweep finds everything done
     code, stdout, _ = run_cli(["domainbed", "sweep", tiny_config(tmp_path), "--out", str(out)], capsys)
     assert code == 0 and "0 run(s) now, 3 done before" in stdout
+    # seeded: the same run in another folder measures the same accuracies
+    from asymlora.experiments.domainbed.config import read_config
+    from asymlora.experiments.domainbed.driver import train_run
+    from asymlora.experiments.domainbed.records import RunKey
+
+    again = train_run(RunKey("VLCS", "b_only", 0, chosen, 0), read_config(tiny_config(tmp_path)), log=lambda *_: None)
+    assert [c.accs for c in again.checkpoints] == [c["accs"] for c in record["checkpoints"]]
     code, stdout, err = run_cli(["domainbed", "collect", str(out)], capsys)
     assert code == 0, err
     tables = (out / "tables.md").read_text()

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from .config import VARIANTS, SweepConfig
+from .pretrain import pixel_values
 from .protocol import get_space, in_out_split, seed_hash, trial_hparams
 from .records import Checkpoint, RunKey, RunRecord
 
@@ -50,8 +51,6 @@ class EvalSet:
 
 
 def _pixels(processor, env, keys) -> torch.Tensor:
-    from .pretrain import pixel_values
-
     return pixel_values(processor, env.images(list(keys)), chunk=256)
 
 
@@ -118,8 +117,6 @@ def train_run(key: RunKey, cfg: SweepConfig, data=None, hparams_seed_source: int
             picks = [pool[int(j)] for j in torch.randint(len(pool), (batch,), generator=generator)]
             images += data.environments[i].images(picks)
             labels += [int(data.environments[i].labels[k]) for k in picks]
-        from .pretrain import pixel_values
-
         logits = model(pixel_values=pixel_values(processor, images)).logits
         loss = torch.nn.functional.cross_entropy(logits, torch.as_tensor(labels))
         optimizer.zero_grad()
