@@ -72,6 +72,7 @@ def register(app: typer.Typer) -> None:
         checkpoint_freq: int = typer.Option(None, "--checkpoint-freq"),
         eval_examples: int = typer.Option(None, "--eval-examples", help="fixed evaluation subset per split"),
         tune: str = typer.Option(None, "--tune", help="lora (reuse LoRA's choice) or each"),
+        variants: str = typer.Option(None, "--variants", help="comma-separated method variants (default: config)"),
         data_dir: str = typer.Option(None, "--data-dir"),
         model: str = typer.Option(None, "--model"),
         dry_run: bool = typer.Option(False, "--dry-run", help="validate and print the plan; load and write nothing"),
@@ -88,7 +89,8 @@ def register(app: typer.Typer) -> None:
         with user_input():
             cfg = read_config(config, n_hparams=n_hparams, n_trials=n_trials, test_envs=envs, steps=steps,
                               checkpoint_freq=checkpoint_freq, eval_examples=eval_examples, tune=tune,
-                              data_dir=data_dir, model=model, threads=threads)
+                              data_dir=data_dir, model=model, threads=threads,
+                              variants=tuple(v.strip() for v in variants.split(",")) if variants else None)
         from asymlora.models import resolve_model
 
         stop = _stop_time(stop_at)
