@@ -99,6 +99,8 @@ def test_sweep_and_collect_end_to_end_on_tiny_vit(tmp_path, capsys):
     assert "training-domain validation set" in tables and "oracle" in tables and "| b_only |" in tables
     data = json.loads((out / "tables.json").read_text())
     assert data["VLCS"]["training_domain"][0]["n_trials"] == [1]
+    code, _, err = run_cli(["domainbed", "collect", str(out), "--test-envs", "9"], capsys)
+    assert code == 2 and "VLCS's environments are 0=Caltech101" in err
 
 
 def test_collect_of_an_empty_folder_is_a_user_error(tmp_path, capsys):

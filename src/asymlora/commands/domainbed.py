@@ -13,7 +13,6 @@ exit 2, checked before anything is written.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import typer
@@ -142,8 +141,14 @@ def register(app: typer.Typer) -> None:
         for dataset in sorted({r.key.dataset for r in runs}):
             mine = [r for r in runs if r.key.dataset == dataset]
             names = mine[0].info.get("env_names") or [str(i) for i in range(mine[0].n_envs)]
-            envs = sorted({r.key.test_env for r in mine}) if test_envs is None else \
-                [int(t) for t in test_envs.split(",")]
+            envs = sorted({r.key.test_env for r in mine})
+            if test_envs is not None:
+                wanted = [t.strip() for t in test_envs.split(",")]
+                envs = [names.index(t) if t in names else int(t) if t.isdigit() and int(t) < len(names) else -1
+                        for t in wanted]
+                if -1 in envs:
+                    raise UserError(f"--test-envs {test_envs}: {dataset}'s environments are "
+                                    + ", ".join(f"{i}={n}" for i, n in enumerate(names)))
             variants = [v for v in VARIANTS if any(r.key.variant == v for r in mine)]
             text.append(f"## {dataset}\n\nTest environments: {', '.join(f'{e}={names[e]}' for e in envs)}; "
                         f"{len(mine)} runs.\n")

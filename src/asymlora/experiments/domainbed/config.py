@@ -26,7 +26,7 @@ Variants (:data:`VARIANTS`): a method of :mod:`asymlora.methods` at a rank relat
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from asymlora.adapters.config import closest
@@ -65,7 +65,6 @@ class SweepConfig:
     eval_examples: int | None = None
     holdout_fraction: float = 0.2
     threads: int | None = None
-    extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -137,7 +136,7 @@ def read_config(path: str | Path, **overrides) -> SweepConfig:
         raise ValueError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping of keys")
-    known = [f.name for f in dataclasses.fields(SweepConfig) if f.name != "extra"]
+    known = [f.name for f in dataclasses.fields(SweepConfig)]
     for key in data:
         if key not in known:
             raise ValueError(f"{path}: unknown key {key!r}{closest(key, known)}")
