@@ -59,8 +59,22 @@ def test_causal_prompt_tokens_are_masked_and_the_response_ends_with_eos(llama):
     n_prompt = len(tok(prompt)["input_ids"])
     assert row["labels"][:n_prompt] == [-100] * n_prompt
     end = tok.eos_token_id if tok.eos_token_id is not None else tok.sep_token_id  # MiniLM's WordPiece: [SEP]
-    assert end is not None and row["labels"][n_prompt:] == tok(response, add_special_tokens=False)["input_ids"] + [end]
+    assert end is not None and row["labels"][n_prompt:] == tok(" " + response, add_special_tokens=False)["input_ids"] + [end]
     assert row["input_ids"][:n_prompt] == tok(prompt)["input_ids"]
+
+
+def test_response_tokens_are_those_that_follow_the_prompt_in_running_text():
+    from asymlora.tasks.families.causal_lm import response_ids
+
+    tok = load_tokenizer("smollm2")  # byte-level BPE: a word after a space is a different token ("ĠThe")
+    prompt = "Summarise this.\n\nSummary:"
+    p = tok(prompt)["input_ids"]
+    ids = response_ids(tok, prompt, "The cat sat.", p)
+    assert tok(prompt + " The cat sat.")["input_ids"] == p + ids
+    assert ids != tok("The cat sat.", add_special_tokens=False)["input_ids"]  # not the text tokenised alone
+    assert tok.decode(ids) == " The cat sat."
+    assert response_ids(tok, "Answer:\n", "Yes", tok("Answer:\n")["input_ids"]) == tok("Yes", add_special_tokens=False)[
+        "input_ids"]  # after white space: no extra space
 
 
 def test_beam_generation_is_deterministic_and_respects_the_settings(bart):

@@ -226,6 +226,7 @@ def summary_document(result: Summaries, subject: Subject, options: SummariseOpti
         "rouge": {name: result.intervals[name].to_dict() for name in ROUGE_TYPES},
         "confidence": {"level": options.level, "bootstrap_resamples": options.bootstrap, "seed": options.seed},
         "generation": result.generation, "sources_cut": result.sources_cut,
+        "empty_predictions": sum(not text.strip() for text in result.predictions),
         "generated_tokens": tokens, "mean_generated_tokens": tokens / max(len(result.new_tokens), 1),
         "generation_seconds": result.seconds, "generated_tokens_per_second": tokens / max(result.seconds, 1e-9),
         "peak_memory_mib": result.peak_memory_mib, **extra,

@@ -3,7 +3,9 @@
 Rows are (method, rank) groups in the paper's order (the untuned base model first, then full
 fine-tuning, LoRA, B-only ``\\hat B_0 A_rand``, A-only ``B_rand \\hat A_0``, anything else after);
 each cell is the mean (sample std) over the group's seeds (:mod:`asymlora.evaluation.stats`).
-A group with one seed shows its value and its bootstrap 95% interval instead. Every evaluation of
+A group with one seed shows its value and its bootstrap 95% interval instead. Beside ROUGE: the
+number of empty predictions (a model that ends its answer at once), the mean generated tokens and
+the costs (training samples/s and peak RSS, generation tokens/s and peak memory), means over seeds. Every evaluation of
 a table must have scored the same split and examples; the table says how many.
 """
 
@@ -52,6 +54,10 @@ def read_documents(paths: list[str | Path]) -> list[dict]:
             raise ValueError(f"{path}: not valid JSON ({err.msg})") from None
         if not isinstance(document, dict) or "rouge" not in document or "method" not in document:
             raise ValueError(f"{path}: not a summarisation summary.json (no 'rouge' / 'method')")
+        predictions = path.parent / "predictions.jsonl"
+        if "empty_predictions" not in document and predictions.is_file():  # older summaries: count them
+            document["empty_predictions"] = sum(not json.loads(line)["prediction"].strip()
+                                                for line in predictions.read_text(encoding="utf-8").splitlines())
         documents.append(document)
     subsets = {(d["task"], d["split"], d["examples"]) for d in documents}
     if len(subsets) != 1:
@@ -91,14 +97,16 @@ def markdown(documents: list[dict]) -> str:
     lines = [f"ROUGE F-measures ×100 (stemmed; Lsum on sentence-split text) on {first['task']} {first['split']}: "
              f"{whole} examples. Cells: mean (sample std) over seeds; one seed: value [bootstrap 95% interval].", "",
              "| row | trained params | seeds | " + " | ".join(ROUGE_TYPES) +
-             " | train samples/s | train peak RSS MiB | gen tokens/s | gen peak MiB |",
-             "|" + "---|" * (len(ROUGE_TYPES) + 7)]
+             " | empty outputs | mean new tokens | train samples/s | train peak RSS MiB | gen tokens/s"
+             " | gen peak MiB |",
+             "|" + "---|" * (len(ROUGE_TYPES) + 9)]
     for row in rows:
         params = row.documents[0].get("trainable_params") or 0
         percent = row.documents[0].get("trainable_percent") or 0.0
         seeds = ",".join(str(d.get("seed")) for d in row.documents)
         lines.append(f"| {row.name} | {params:,} ({percent:.3f}%) | {seeds} | "
                      + " | ".join(_cell(row, n) for n in ROUGE_TYPES)
+                     + f" | {_number(row, 'empty_predictions', 1)} | {_number(row, 'mean_generated_tokens', 1)}"
                      + f" | {_number(row, 'train_samples_per_second', 3)} | {_number(row, 'train_peak_rss_mib', 0)}"
                      + f" | {_number(row, 'generated_tokens_per_second', 1)} | {_number(row, 'peak_memory_mib', 0)} |")
     return "\n".join(lines) + "\n"

@@ -8,6 +8,10 @@ Preprocessing of one example, with ``T = max_length``::
     (EOS: the tokenizer's, else its SEP; :func:`end_token_id`)
     input_ids = p' + r'            labels = [-100] * len(p') + r'     (loss on the response only)
 
+The response tokens are those it has in running text after the prompt (:func:`response_ids`): a
+prompt ending in ``"Summary:"`` is followed by ``" The …"`` (BPE: ``ĠThe``), exactly the tokens the
+model produces when it continues the prompt at generation time, not by ``"The …"`` tokenised alone.
+
 If ``len(p) + len(r) > T`` the prompt keeps its LAST ``max(T - len(r), T // 2)`` tokens (its start is
 cut) and the response its first ``T - len(p')`` tokens (its end is cut). Nothing is dropped
 silently: ``notes`` counts the prompts and responses cut per split, and an example whose response is
@@ -59,6 +63,19 @@ def encode_pair(prompt_ids: list[int], response_ids: list[int], max_length: int)
     return p + r, [IGNORE] * len(p) + r, what
 
 
+def response_ids(processor, prompt: str, response: str, prompt_ids: list[int]) -> list[int]:
+    """Tokens of ``response`` as it follows ``prompt`` in running text: ``prompt + " " + response``
+    (no space when the prompt ends in white space) tokenised together, minus ``prompt_ids`` (the
+    prompt's own tokens). If the joint tokens do not start with ``prompt_ids`` (a merge across the
+    boundary), the response is tokenised alone, with the same leading space."""
+    text = str(response).strip()
+    joined = text if not prompt or prompt[-1].isspace() else " " + text
+    together = processor(prompt + joined, add_special_tokens=True)["input_ids"]
+    if together[:len(prompt_ids)] == list(prompt_ids) and len(together) > len(prompt_ids):
+        return list(together[len(prompt_ids):])
+    return processor(joined, add_special_tokens=False)["input_ids"]
+
+
 def end_token_id(processor) -> int | None:
     """The token that ends a response: the tokenizer's EOS, else its SEP (WordPiece tokenizers such as
     the tiny test models' have no EOS; their model configs use SEP as end of sequence)."""
@@ -97,7 +114,7 @@ class CausalLM(TaskFamily):
             for row in ds:
                 prompt, response = task.pair(row)
                 p = processor(prompt, add_special_tokens=True)["input_ids"]
-                r = processor(str(response).strip(), add_special_tokens=False)["input_ids"]
+                r = response_ids(processor, prompt, response, p) if str(response).strip() else []
                 ids, labels, what = encode_pair(p, r + ([eos] if r and eos is not None else []), max_length)
                 counts[what or "kept"] += 1
                 if what == "empty":
