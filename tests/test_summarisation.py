@@ -129,3 +129,15 @@ def test_paper_decoding_settings_per_corpus():
         Generation(num_beams=0)
     with pytest.raises(ValueError, match="min_new_tokens=9 exceeds max_new_tokens=8"):
         Generation(max_new_tokens=8, min_new_tokens=9)
+
+
+def test_table3_config_lists_the_papers_runs(capsys):
+    from helpers import run_cli
+
+    config = Path(__file__).parents[1] / "configs" / "table3_summarisation.yaml"
+    code, out, err = run_cli(["reproduce", str(config), "--dry-run"], capsys)
+    assert code == 0, err
+    runs = [line for line in out.splitlines() if "/" in line]
+    expected = {f"{task}/{row}-s{seed}" for task in ("xsum", "cnn_dailymail") for seed in (0, 1, 2)
+                for row in ("full-r0", "lora-r2", "b_only-r16", "a_only-r16")}
+    assert set(runs) == expected and "24 to do" in out
