@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Copy finished runs' records and their ROUGE evaluations here and rebuild the table.
-# Usage (from the repository root): collect.sh RUNS EVALS
+# Usage (from the repository root): collect.sh RUNS EVALS [DEST, default this folder]
 set -euo pipefail
-runs=$1; evals=$2; here=docs/results/aclsum_summary_smollm2
+runs=$1; evals=$2; here=${3:-docs/results/aclsum_summary_smollm2}
 for summary in "$evals"/*/summary.json; do
   name=$(basename "$(dirname "$summary")")
   mkdir -p "$here/rouge/$name"
