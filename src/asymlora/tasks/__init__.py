@@ -7,7 +7,8 @@ is one module that calls :func:`register`, plus its line below.
 
 from .base import TASKS, Generation, Hyper, Task, get_task, limit, register, tokenize
 from .families import FAMILIES, TaskFamily, get_family
-from . import glue, tweets, aclsum_aspect, aclsum_summary, digits, instructions  # noqa: F401  (register their tasks)
+from . import (aclsum_aspect, aclsum_summary, digits, glue, instructions, summarisation,  # noqa: F401 (register)
+               tweets)
 
 __all__ = ["FAMILIES", "TASKS", "Generation", "Hyper", "Task", "TaskFamily", "get_family", "get_task", "limit",
            "register", "tokenize"]

@@ -39,19 +39,21 @@ def abstract_text(doc: dict) -> str:
 
 
 def load(data_dir: str | None = None, seed: int = 0):
-    """``{train, validation, test}`` with columns ``aspect``, ``abstract``, ``summary``; ``seed`` unused."""
+    """``{train, validation, test}`` with columns ``id`` (``<paper id>:<aspect>``), ``aspect``,
+    ``abstract``, ``summary``; ``seed`` unused."""
     import datasets
 
     del seed
     folder = data_folder(data_dir)
     out = {}
     for split, name in SPLIT_FILES.items():
-        rows = {"aspect": [], "abstract": [], "summary": []}
-        for doc in read_documents(folder / name):
+        rows = {"id": [], "aspect": [], "abstract": [], "summary": []}
+        for number, doc in enumerate(read_documents(folder / name)):
             abstract = abstract_text(doc)
             for aspect in ASPECTS:
                 summary = str(doc["summary"][aspect]).strip()
                 if abstract and summary:
+                    rows["id"].append(f"{doc.get('id') or f'{split}-{number}'}:{aspect}")
                     rows["aspect"].append(aspect)
                     rows["abstract"].append(abstract)
                     rows["summary"].append(summary)

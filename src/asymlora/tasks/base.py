@@ -48,15 +48,32 @@ class Generation:
     max_target_length: int = 64
     length_penalty: float = 1.0
     no_repeat_ngram_size: int = 0
+    min_new_tokens: int = 0
+
+    def __post_init__(self):
+        for name, low in (("num_beams", 1), ("max_new_tokens", 1), ("max_target_length", 1),
+                          ("no_repeat_ngram_size", 0), ("min_new_tokens", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"generation setting {name} must be an integer >= {low} (got {value!r})")
+        if self.min_new_tokens > self.max_new_tokens:
+            raise ValueError(f"generation setting min_new_tokens={self.min_new_tokens} exceeds "
+                             f"max_new_tokens={self.max_new_tokens}")
+        if not isinstance(self.length_penalty, (int, float)) or self.length_penalty != self.length_penalty:
+            raise ValueError(f"generation setting length_penalty must be a number (got {self.length_penalty!r})")
 
     def apply(self, generation_config) -> None:
-        """Set these decoding settings on a model's ``generation_config`` (its special tokens stay)."""
+        """Set these decoding settings on a model's ``generation_config`` (its special tokens stay):
+        greedy (``num_beams = 1``) or beam search, no sampling."""
         generation_config.num_beams = self.num_beams
         generation_config.max_new_tokens = self.max_new_tokens
+        generation_config.min_new_tokens = self.min_new_tokens
         generation_config.max_length = None
+        generation_config.min_length = 0
         generation_config.length_penalty = self.length_penalty
         generation_config.no_repeat_ngram_size = self.no_repeat_ngram_size
         generation_config.early_stopping = self.num_beams > 1
+        generation_config.do_sample = False
 
 
 @dataclass(frozen=True)

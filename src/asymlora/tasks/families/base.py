@@ -12,7 +12,10 @@ classification):
   losses, where that scaling would be wrong (see :mod:`asymlora.training.runner`);
 * how predictions are scored (:meth:`TaskFamily.metrics_fn`), which Trainer class and arguments
   evaluation needs (:meth:`TaskFamily.trainer_options`), and whether a metric is better higher
-  (:func:`greater_is_better`).
+  (:func:`greater_is_better`);
+* whether a model's architecture suits the family (:meth:`TaskFamily.check_model`, before loading)
+  and, for generative families, how a loaded model writes texts from sources
+  (:meth:`TaskFamily.generate` -> :class:`Generated`).
 
 Adding a kind of task is one module that subclasses :class:`TaskFamily` and calls
 :func:`register_family`; the runner is not edited.
@@ -50,6 +53,46 @@ class TrainerOptions:
 
 
 @dataclass(frozen=True)
+class Generated:
+    """Texts a generative family wrote for a list of sources, and what it cost.
+
+    ``new_tokens``: tokens generated per example, up to and including the end-of-sequence token
+    (padding after it not counted); ``sources_cut``: sources whose tokens were cut to fit the
+    input length (counted, never hidden)."""
+
+    texts: list[str]
+    new_tokens: list[int]
+    sources_cut: int = 0
+
+
+def model_type_of(ref: "ModelRef") -> str | None:
+    """The ``model_type`` of ``ref`` without loading weights: a local folder's ``config.json``, a
+    tiny model's architecture, a packaged model's known type, a hub id's guessed type (None when
+    unknown)."""
+    import json
+    from pathlib import Path
+
+    from asymlora.models import HUB_NAME_PATTERNS
+
+    if ref.source == "tiny":
+        return ref.path_or_id
+    if ref.source == "packaged":
+        return PACKAGED_TYPES.get(ref.name)
+    if ref.source == "local":
+        config = Path(ref.path_or_id) / "config.json"
+        try:
+            return json.loads(config.read_text(encoding="utf-8")).get("model_type")
+        except (OSError, ValueError, AttributeError):
+            return None
+    lowered = ref.path_or_id.lower()
+    return next((arch for pattern, arch in HUB_NAME_PATTERNS if pattern in lowered), None)
+
+
+#: model_type of the packaged models (their folders are only built on first use).
+PACKAGED_TYPES = {"minilm": "bert", "smollm2": "llama"}
+
+
+@dataclass(frozen=True)
 class PreparedData:
     """The tokenised / transformed splits and what preprocessing had to change, for the record."""
 
@@ -84,6 +127,15 @@ class TaskFamily:
 
     def trainer_options(self, task: "Task", processor, config) -> TrainerOptions:
         return TrainerOptions()
+
+    def check_model(self, ref: "ModelRef", task: "Task") -> None:
+        """Raise :class:`asymlora.errors.UserError` (one line) when ``ref``'s architecture cannot do
+        this family's job; called before anything is loaded. The default accepts every model."""
+
+    def generate(self, model, processor, sources: list[str], generation, max_source_length: int,
+                 batch_size: int = 8) -> Generated:  # pragma: no cover - abstract
+        """Write one text per source with ``generation`` (:class:`asymlora.tasks.Generation`)."""
+        raise NotImplementedError(f"task family {self.name!r} does not generate text")
 
     def batch_examples(self, inputs: dict) -> int:
         """How many examples a training batch holds (for samples / s)."""

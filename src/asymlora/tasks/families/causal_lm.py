@@ -5,7 +5,12 @@ Model: ``AutoModelForCausalLM`` (no fresh head: the LM head is pretrained and st
 Preprocessing of one example, with ``T = max_length``::
 
     prompt tokens p (with the tokenizer's BOS, if it adds one)   response tokens r + [EOS]
+    (EOS: the tokenizer's, else its SEP; :func:`end_token_id`)
     input_ids = p' + r'            labels = [-100] * len(p') + r'     (loss on the response only)
+
+The response tokens are those it has in running text after the prompt (:func:`response_ids`): a
+prompt ending in ``"Summary:"`` is followed by ``" The …"`` (BPE: ``ĠThe``), exactly the tokens the
+model produces when it continues the prompt at generation time, not by ``"The …"`` tokenised alone.
 
 If ``len(p) + len(r) > T`` the prompt keeps its LAST ``max(T - len(r), T // 2)`` tokens (its start is
 cut) and the response its first ``T - len(p')`` tokens (its end is cut). Nothing is dropped
@@ -17,6 +22,12 @@ Loss: the model's mean over response tokens, so ``token_level_loss = True`` (the
 Scoring: the evaluation loss (main metric ``loss``, lower is better) and ``token_accuracy`` = 100 ·
 share of response tokens whose next-token argmax is right (computed from argmax ids, so the full
 ``(batch, seq, vocab)`` logits are never accumulated).
+
+Generation (decoder-only summaries, :meth:`CausalLM.generate`): each prompt is tokenised as in
+training (the tokenizer's BOS, if it adds one), keeps its last ``max_source_length`` tokens (cut
+prompts are counted), is padded on the LEFT to the batch's longest, and the model continues it
+greedily (``num_beams = 1``) or with beam search until the end-of-sequence token (the one training
+appended to every response) or ``max_new_tokens``. Only the continuation is decoded.
 """
 
 from __future__ import annotations
@@ -25,7 +36,7 @@ from collections import Counter
 
 import numpy as np
 
-from .base import PreparedData, TaskFamily, TrainerOptions, register_family
+from .base import Generated, PreparedData, TaskFamily, TrainerOptions, register_family
 
 IGNORE = -100
 
@@ -52,6 +63,26 @@ def encode_pair(prompt_ids: list[int], response_ids: list[int], max_length: int)
     return p + r, [IGNORE] * len(p) + r, what
 
 
+def response_ids(processor, prompt: str, response: str, prompt_ids: list[int]) -> list[int]:
+    """Tokens of ``response`` as it follows ``prompt`` in running text: ``prompt + " " + response``
+    (no space when the prompt ends in white space) tokenised together, minus ``prompt_ids`` (the
+    prompt's own tokens). If the joint tokens do not start with ``prompt_ids`` (a merge across the
+    boundary), the response is tokenised alone, with the same leading space."""
+    text = str(response).strip()
+    joined = text if not prompt or prompt[-1].isspace() else " " + text
+    together = processor(prompt + joined, add_special_tokens=True)["input_ids"]
+    if together[:len(prompt_ids)] == list(prompt_ids) and len(together) > len(prompt_ids):
+        return list(together[len(prompt_ids):])
+    return processor(joined, add_special_tokens=False)["input_ids"]
+
+
+def end_token_id(processor) -> int | None:
+    """The token that ends a response: the tokenizer's EOS, else its SEP (WordPiece tokenizers such as
+    the tiny test models' have no EOS; their model configs use SEP as end of sequence)."""
+    eos = getattr(processor, "eos_token_id", None)
+    return eos if eos is not None else getattr(processor, "sep_token_id", None)
+
+
 class CausalLM(TaskFamily):
     name = "causal_lm"
     description = "prompt -> response; AutoModelForCausalLM; loss on response tokens; eval loss, token accuracy"
@@ -74,7 +105,7 @@ class CausalLM(TaskFamily):
     def preprocess(self, splits, processor, task, max_length):
         import datasets
 
-        eos = processor.eos_token_id
+        eos = end_token_id(processor)
         notes: dict[str, dict[str, int]] = {}
         out = {}
         for split, ds in splits.items():
@@ -83,7 +114,7 @@ class CausalLM(TaskFamily):
             for row in ds:
                 prompt, response = task.pair(row)
                 p = processor(prompt, add_special_tokens=True)["input_ids"]
-                r = processor(str(response).strip(), add_special_tokens=False)["input_ids"]
+                r = response_ids(processor, prompt, response, p) if str(response).strip() else []
                 ids, labels, what = encode_pair(p, r + ([eos] if r and eos is not None else []), max_length)
                 counts[what or "kept"] += 1
                 if what == "empty":
@@ -103,6 +134,35 @@ class CausalLM(TaskFamily):
         from transformers import DataCollatorForSeq2Seq
 
         return DataCollatorForSeq2Seq(processor, padding=True, label_pad_token_id=IGNORE)
+
+    def generate(self, model, processor, sources, generation, max_source_length, batch_size=8):
+        """Continue each prompt (left-padded batches) with ``generation``; see the module docstring."""
+        import torch
+
+        from .seq2seq import decode, decoding, generated_lengths, generation_config_of
+
+        config = generation_config_of(model, generation)
+        eos = end_token_id(processor)
+        pad = processor.pad_token_id if processor.pad_token_id is not None else eos
+        config.pad_token_id = pad
+        if eos is not None:
+            config.eos_token_id = eos
+        device = next(model.parameters()).device
+        texts, lengths, cut = [], [], 0
+        for start in range(0, len(sources), batch_size):
+            batch = sources[start:start + batch_size]
+            prompts = [processor(str(s), add_special_tokens=True)["input_ids"] for s in batch]
+            cut += sum(len(p) > max_source_length for p in prompts)
+            prompts = [p[-max_source_length:] for p in prompts]
+            width = max(len(p) for p in prompts)
+            ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=device)
+            mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)
+            with torch.no_grad(), decoding(model, config):
+                out = model.generate(input_ids=ids, attention_mask=mask)
+            new = out[:, width:].cpu()
+            texts += decode(new, processor)
+            lengths += generated_lengths(new, config.eos_token_id)
+        return Generated(texts, lengths, cut)
 
     def trainer_options(self, task, processor, config):
         def argmax_ids(logits, labels):

@@ -6,16 +6,22 @@ Model: ``AutoModelForSeq2SeqLM`` (no fresh head). Preprocessing: the task's ``pa
 Loss: token-level cross-entropy, ``token_level_loss = True``. Evaluation generates with beam search
 (``Seq2SeqTrainer(predict_with_generate=True)``; beams, length penalty, no-repeat n-gram size and
 the maximum new tokens come from ``task.generation``) and scores the decoded texts with the task's
-metric (ROUGE F-measures ×100, :func:`asymlora.tasks.metrics.rouge`).
+metric (ROUGE F-measures ×100, :func:`asymlora.tasks.rouge.rouge`).
+
+Outside the Trainer, :meth:`Seq2Seq.generate` writes summaries for a list of sources with the same
+settings (the summarisation evaluator, :mod:`asymlora.evaluation.summarise`). Only encoder-decoder
+architectures are accepted (:meth:`Seq2Seq.check_model`: the model type must have a
+``AutoModelForSeq2SeqLM`` class); a decoder-only model is refused before anything loads.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 
 import numpy as np
 
-from .base import PreparedData, TaskFamily, TrainerOptions, register_family
+from .base import Generated, PreparedData, TaskFamily, TrainerOptions, model_type_of, register_family
 
 IGNORE = -100
 
@@ -27,10 +33,54 @@ def decode(token_ids, tokenizer) -> list[str]:
     return [t.strip() for t in tokenizer.batch_decode(ids, skip_special_tokens=True)]
 
 
+def generated_lengths(rows, eos_token_id: int | None, skip: int = 0) -> list[int]:
+    """Tokens generated per row of ``rows`` (shape ``(batch, length)``) after its first ``skip``
+    (the decoder start, or the prompt): up to and including the first end-of-sequence token."""
+    eos = [] if eos_token_id is None else np.atleast_1d(np.asarray(eos_token_id))
+    lengths = []
+    for row in np.asarray(rows)[:, skip:]:
+        hits = np.flatnonzero(np.isin(row, eos))
+        lengths.append(int(hits[0]) + 1 if len(hits) else int(row.shape[0]))
+    return lengths
+
+
+def generation_config_of(model, generation):
+    """A copy of ``model.generation_config`` with ``generation``'s decoding settings."""
+    import copy
+
+    config = copy.deepcopy(model.generation_config)
+    generation.apply(config)
+    return config
+
+
+@contextlib.contextmanager
+def decoding(model, config):
+    """Make ``config`` the model's generation config while generating. (Passed as ``generate``'s
+    argument instead, transformers would replace every value equal to its global default, such as
+    ``num_beams=1`` or ``no_repeat_ngram_size=0``, by the model's own setting.)"""
+    saved = model.generation_config
+    model.generation_config = config
+    try:
+        yield
+    finally:
+        model.generation_config = saved
+
+
 class Seq2Seq(TaskFamily):
     name = "seq2seq"
     description = "source -> target; AutoModelForSeq2SeqLM; beam-search generation; ROUGE"
     token_level_loss = True
+
+    def check_model(self, ref, task):
+        from transformers.models.auto.modeling_auto import MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES
+
+        from asymlora.errors import UserError
+
+        kind = model_type_of(ref)
+        if kind is not None and kind not in MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES:
+            raise UserError(f"task {task.name!r} is sequence-to-sequence and needs an encoder-decoder model "
+                            f"(BART, T5); {ref.name!r} is a {kind} model: use the task's causal-LM variant or "
+                            "another --model")
 
     def load_model(self, ref, task, seed):
         import torch
@@ -38,6 +88,7 @@ class Seq2Seq(TaskFamily):
 
         from asymlora.models import model_path
 
+        self.check_model(ref, task)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(seed))
             model = AutoModelForSeq2SeqLM.from_pretrained(model_path(ref))
@@ -82,6 +133,24 @@ class Seq2Seq(TaskFamily):
             return task.compute_metrics(decode(predictions, processor), decode(prediction.label_ids, processor))
 
         return compute
+
+    def generate(self, model, processor, sources, generation, max_source_length, batch_size=8):
+        """Beam search (``generation``) from each source cut to ``max_source_length`` tokens."""
+        import torch
+
+        config = generation_config_of(model, generation)
+        device = next(model.parameters()).device
+        texts, lengths, cut = [], [], 0
+        for start in range(0, len(sources), batch_size):
+            batch = [str(s) for s in sources[start:start + batch_size]]
+            cut += sum(len(ids) > max_source_length for ids in processor(batch)["input_ids"])
+            enc = processor(batch, truncation=True, max_length=max_source_length, padding=True, return_tensors="pt")
+            with torch.no_grad(), decoding(model, config):
+                out = model.generate(input_ids=enc["input_ids"].to(device),
+                                     attention_mask=enc["attention_mask"].to(device))
+            texts += decode(out.cpu(), processor)
+            lengths += generated_lengths(out.cpu(), config.eos_token_id, skip=1)
+        return Generated(texts, lengths, cut)
 
 
 SEQ2SEQ = register_family(Seq2Seq())
