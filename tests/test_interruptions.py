@@ -159,7 +159,7 @@ def test_train_killed_mid_run_and_resumed_ends_bit_identical(tmp_path):
     subprocess.run(args + ["--out", str(whole)], env=env, check=True, capture_output=True, timeout=600)
     process = subprocess.Popen(args + ["--out", str(killed)], env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
-    first = killed / "checkpoints" / "checkpoint-2" / "trainer_state.json"
+    first = killed / "checkpoints" / "checkpoint-2" / "asymlora_mask_state.json"
     deadline = time.monotonic() + 600
     while not first.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -167,7 +167,9 @@ def test_train_killed_mid_run_and_resumed_ends_bit_identical(tmp_path):
     os.kill(process.pid, signal.SIGKILL)
     process.wait(timeout=60)
     assert not (killed / "metrics.json").exists()
-    subprocess.run(args + ["--out", str(killed), "--resume"], env=env, check=True, capture_output=True, timeout=600)
+    resumed = subprocess.run(args + ["--out", str(killed), "--resume"], env=env, capture_output=True, text=True,
+                             timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
     a = load_file(str(whole / "checkpoints" / "checkpoint-12" / "trainable.safetensors"))
     b = load_file(str(killed / "checkpoints" / "checkpoint-12" / "trainable.safetensors"))
     assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)

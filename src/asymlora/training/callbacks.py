@@ -136,7 +136,9 @@ class MaskStateCallback(TrainerCallback):
 
         modules = _adapted(self.model)
         folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-        if modules and folder.is_dir() and state.is_world_process_zero:
+        # written last, atomically, for every run (``{}`` without adapters): it also marks the
+        # checkpoint as complete (see asymlora.training.runner._last_checkpoint)
+        if folder.is_dir() and state.is_world_process_zero:
             atomic_write_text(folder / MASK_STATE_FILE,
                               json.dumps({name: m.mask_state() for name, m in modules.items()}) + "\n")
         return control

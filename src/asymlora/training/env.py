@@ -71,3 +71,18 @@ def git_commit() -> str | None:
         return sha + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return None
+
+
+def peak_memory_bytes() -> int | None:
+    """Peak memory of this process so far: CUDA's peak allocation on a GPU, else the peak resident
+    set size (``ru_maxrss``, kibibytes on Linux); None where neither is available."""
+    if torch.cuda.is_available():
+        return int(torch.cuda.max_memory_allocated())
+    try:
+        import resource
+        import sys
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return int(peak if sys.platform == "darwin" else peak * 1024)
+    except (ImportError, OSError):
+        return None

@@ -39,9 +39,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from asymlora.errors import UserError
 from asymlora.training import checkpoints, env
-from asymlora.training.callbacks import (AdaLoRACallback, BestEvalCallback, MaskStateCallback, ThroughputCallback,
-                                        restore_mask_state)
+from asymlora.training.callbacks import (MASK_STATE_FILE, AdaLoRACallback, BestEvalCallback, MaskStateCallback,
+                                        ThroughputCallback, restore_mask_state)
 from asymlora.training.config import Resolved, TrainConfig, identity, resolve
 from asymlora.training.guards import NonFiniteLossCallback
 
@@ -137,8 +138,9 @@ def _make_trainer_class(family, options):
 
 
 def _last_checkpoint(folder: Path) -> str | None:
-    """The newest COMPLETE checkpoint under ``folder``: the Trainer writes ``trainer_state.json``
-    last, so a checkpoint that a kill cut short (no such file) is skipped, never resumed from."""
+    """The newest COMPLETE checkpoint under ``folder``: its last file, ``asymlora_mask_state.json``
+    (written atomically after the Trainer's own files), is there; a checkpoint that a kill cut short
+    is skipped, never resumed from (a half-written ``trainer_state.json`` would break the resume)."""
     if not folder.is_dir():
         return None
     steps = []
@@ -147,7 +149,7 @@ def _last_checkpoint(folder: Path) -> str | None:
         if child.is_dir() and name.startswith("checkpoint-") and name[len("checkpoint-"):].isdigit():
             steps.append((int(name[len("checkpoint-"):]), child))
     for _, child in sorted(steps, reverse=True):
-        if (child / "trainer_state.json").is_file():
+        if (child / MASK_STATE_FILE).is_file() and (child / "trainer_state.json").is_file():
             return str(child)
     return None
 
@@ -207,6 +209,7 @@ def validate(config: TrainConfig, check_sources: bool = True) -> Plan:
                          "--data-dir (see docs/tasks.md for the layout)")
     if config.report_to not in (None, "", "none"):
         _check_report_to(config.report_to)
+    family.check_model(ref, task)  # e.g. a seq2seq task asked of a decoder-only model
     head = family.head_modules(ref, task)
     if spec.kind == "linear_probe" and not head:
         raise ValueError(f"linear_probe trains only a task head, and task {task.name!r} ({family.name}) has none")
@@ -292,7 +295,8 @@ def train(config: TrainConfig, plan: Plan | None = None) -> dict:
         splits = limit(task.load(config.data_dir, config.seed), config.train_limit, config.eval_limit, config.seed)
     for needed in ("train", "validation"):
         if needed not in splits:
-            raise ValueError(f"task {task.name!r} has no {needed!r} split")
+            raise UserError(f"task {task.name!r} has no {needed!r} split"
+                            f"{f' in --data-dir {config.data_dir}' if config.data_dir else ''}")
     with _sources_of(task, ref, config):
         processor = load_tokenizer(ref)
     with _sources_of(task, ref, config):
@@ -408,6 +412,7 @@ def train(config: TrainConfig, plan: Plan | None = None) -> dict:
         "eval_examples": len(validation), "eval_examples_during_training": len(during), "test_examples": len(data["test"]) if "test" in data else 0,
         "train_loss": float(output.training_loss),
         "preprocessing": prepared.notes,
+        "peak_memory_bytes": env.peak_memory_bytes(),
         "train_seconds": train_seconds,
         "adalora_updates": adalora.calls if adalora is not None else None,
         "world_size": env.world_size(), "threads": threads, "device": env.device_name(),
