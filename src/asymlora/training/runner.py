@@ -368,6 +368,10 @@ def train(config: TrainConfig, plan: Plan | None = None) -> dict:
         data_collator=family.collator(processor, model), compute_metrics=family.metrics_fn(task, processor),
         preprocess_logits_for_metrics=options.preprocess_logits, callbacks=callbacks)
     trainer.throughput = throughput
+    if not config.progress:  # no progress bars means no per-step log lines either
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
 
     resume_from = _last_checkpoint(out / "checkpoints") if config.resume else None
     restore_mask_state(model, resume_from)  # the dropout masks continue where the checkpoint left them
