@@ -154,7 +154,7 @@ def interpretation(records: list[dict], committed: dict[str, list[dict]] | None 
     return lines
 
 
-def efficiency(echo=print) -> dict:
+def efficiency() -> dict:
     """Part 2: B-only vs PEFT LoRA vs the adapter floor on MiniLM, 16 × 128 tokens, interleaved."""
     from asymlora.bench.suite import SuiteOptions, run_suite
 
@@ -218,7 +218,7 @@ def run_demo(out: str | Path, quick: bool = False, seeds: int | None = None, ech
     if not quick:
         echo("2. Efficiency, measured now on this machine: MiniLM, 16 × 128 tokens, r=8, dropout 0.05, "
              "interleaved steps in one process")
-        document = efficiency(echo)
+        document = efficiency()
         table = efficiency_markdown(document)
         atomic_write_text(out / "efficiency.md", table + "\n")
         atomic_write_text(out / "efficiency.json", json.dumps(document, indent=2, default=str) + "\n")
