@@ -17,10 +17,11 @@ import subprocess
 import sys
 
 
-def measure_in_subprocess(spec: dict, timeout: float = 900.0) -> dict:
-    """Run :func:`_measure` for ``spec`` in a new interpreter; returns its JSON result."""
+def measure_in_subprocess(spec: dict, timeout: float = 900.0, module: str = "asymlora.bench.memory") -> dict:
+    """Run ``module``'s ``_measure`` for ``spec`` in a new interpreter (``python -m module spec``);
+    returns its JSON result."""
     env = dict(os.environ, HF_HUB_OFFLINE=os.environ.get("HF_HUB_OFFLINE", "1"))
-    done = subprocess.run([sys.executable, "-m", "asymlora.bench.memory", json.dumps(spec)], capture_output=True,
+    done = subprocess.run([sys.executable, "-m", module, json.dumps(spec)], capture_output=True,
                           text=True, timeout=timeout, env=env)
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["(no output)"]

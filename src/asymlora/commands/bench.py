@@ -5,7 +5,9 @@ and ``bench.png`` to ``--out`` (default ``runs/bench``). Defaults: the packaged 
 sequence classification, 16 × 128 real tweets, fp32, 2 threads, r=8, alpha 16, query/value,
 dropout 0.05, AdamW. ``--sweep`` runs the shape sweep instead (tiny BERT, MiniLM, a 2-layer
 7B-Llama stack with q/v and all-linear targets, SmolLM2 as a causal LM) and writes ``sweep.json``,
-``sweep.md`` and ``sweep.png``. See docs/benchmarks.md.
+``sweep.md`` and ``sweep.png``. ``--serving`` serves ``--adapters`` B-only adapters in one mixed
+batch against PEFT's mixed batch and one forward per adapter (``serving.json``, ``serving.md``).
+See docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -53,6 +55,10 @@ def register(app: typer.Typer) -> None:
                                                                   "(bit-packed) or regenerated, for every module"),
         sweep: bool = typer.Option(False, "--sweep", help="the shape sweep (5 workloads, B-only vs PEFT LoRA vs "
                                                           "the floor by default) instead of one suite"),
+        serving: bool = typer.Option(False, "--serving", help="serve many B-only adapters in one batch against "
+                                     "PEFT's mixed batch (adapter_names=) and one forward per adapter; model "
+                                     "default smollm2, targets default all-linear"),
+        adapters: int = typer.Option(8, "--adapters", min=1, help="with --serving: adapters mixed in the batch"),
     ) -> None:
         """Benchmark asymlora (B-only, A-only, LoRA) against PEFT LoRA, LoRA-FA, AdaLoRA, head-only and the floor."""
         from asymlora.adapters.dropout import MASK_PATHS, forced_mask_path
@@ -70,6 +76,9 @@ def register(app: typer.Typer) -> None:
             else list(SWEEP_CONFIGURATIONS if sweep else ORDER))
         if sweep:
             _sweep(options, out, steps, warmup)
+            return
+        if serving:
+            _serving(options, out, adapters, steps, warmup)
             return
         if quick:
             options.model = options.model or "bert-tiny"
@@ -121,3 +130,27 @@ def _sweep(options, out: Optional[str], steps: Optional[int], warmup: Optional[i
     paths = write_sweep_report(document, folder)
     typer.echo(sweep_markdown(document))
     typer.echo(f"wrote {paths['json']}, {paths['markdown']} and {paths['chart']}")
+
+
+def _serving(options, out: Optional[str], adapters: int, steps: Optional[int], warmup: Optional[int]) -> None:
+    """``asymlora bench --serving``: :mod:`asymlora.bench.serving` (rows = ``--batch``, rounds = ``--steps``)."""
+    from asymlora.bench.serving import ServingOptions, run_serving, serving_markdown, write_serving_report
+
+    with user_input():
+        serving = ServingOptions(
+            model=options.model or "smollm2", adapters=adapters, rows=options.batch, length=options.length,
+            rank=options.rank, alpha=options.alpha, targets=options.targets or ["all-linear"],
+            threads=options.threads, rounds=steps or 5, warmup=1 if warmup is None else warmup,
+            seed=options.seed, memory=options.memory)
+        serving.check()
+        if options.device != "cpu" or options.dtype != "float32":
+            raise ValueError("--serving runs on the CPU in float32 only (it compares CPU time and resident memory)")
+        from asymlora.models import check_reachable
+        check_reachable(serving.model)
+    folder = out_dir(out, "bench-serving")
+    with _progress_bar() as progress:
+        document = run_serving(serving, progress)
+    document["command"] = "asymlora bench " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+    paths = write_serving_report(document, folder)
+    typer.echo(serving_markdown(document))
+    typer.echo(f"wrote {paths['json']} and {paths['markdown']}")
