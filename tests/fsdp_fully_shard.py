@@ -3,7 +3,8 @@ few steps; run under ``torch.distributed.run`` (world size N) or alone (world si
 
 Usage: ``python fsdp_fully_shard.py OUT_DIR``. Every rank takes rows ``rank::world`` of one seeded
 global batch (8 × 16 tokens), so N ranks see exactly the global batch a single process sees.
-Rank 0 writes ``OUT_DIR/trained.safetensors`` (the full trained tensors, gathered) and every rank
+Rank 0 writes ``OUT_DIR/trained.safetensors`` (the full trained tensors, gathered), every rank
+``OUT_DIR/adapter_rank<k>`` (``save_adapter`` on the sharded model) and
 ``OUT_DIR/rank<k>.json``: which parameters are sharded DTensors, the frozen factors' types and
 gradients, and whether a frozen factor reached the optimiser.
 """

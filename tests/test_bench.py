@@ -185,3 +185,12 @@ def test_zero_dropped_and_sparse_projection_equal_the_dense_mask():
         assert torch.allclose(project_dropped(flat, a, 11, p), dense, atol=1e-5)
     rate = drop_mask(3, (400_000,), 0.25, "cpu").float().mean().item()
     assert abs(rate - 0.25) < 0.005
+
+
+def test_registry_names_load_their_model_and_layout_names_stay_layouts():
+    from asymlora.bench.workload import load_model
+
+    model, _, description = load_model("tiny-llama", task="causal_lm")
+    assert type(model).__name__ == "LlamaForCausalLM" and description.startswith("tiny-llama (llama")
+    layout, tokenizer, description = load_model("bert-tiny", layers=1)
+    assert tokenizer is None and description == "random bert-tiny layout, 1 layers"

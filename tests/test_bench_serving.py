@@ -13,13 +13,21 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from asymlora.bench.serving import WAYS, ServingOptions, build, run_serving, serving_markdown  # noqa: E402
+from asymlora.bench.serving import (WAYS, ServingOptions, _load_base, build, run_serving,  # noqa: E402
+                                    serving_markdown, write_adapters)
 
 TINY = dict(model="tiny-llama", adapters=3, rows=6, length=12, rank=4, alpha=8.0, threads=1)
 
 
-def test_every_way_computes_the_same_function_and_the_adapters_matter():
-    setup = build(ServingOptions(**TINY))
+@pytest.fixture
+def folders(tmp_path):
+    options = ServingOptions(**TINY)
+    base, _, _, targets = _load_base(options)
+    return write_adapters(options, base, targets, tmp_path)
+
+
+def test_every_way_computes_the_same_function_and_the_adapters_matter(folders):
+    setup = build(ServingOptions(**TINY), folders)
     assert setup.index.tolist() == [0, 1, 2, 0, 1, 2]
     with torch.inference_mode():
         outputs = {way: call() for way, call in setup.call.items()}
@@ -52,11 +60,12 @@ def test_document_reports_every_way_and_the_serving_model_holds_one_a():
     json.dumps(document)
 
 
-def test_peak_memory_is_measured_in_a_fresh_process():
+def test_peak_memory_is_measured_in_a_fresh_process(folders):
     from asymlora.bench.serving import _memory_in_subprocess
 
-    figures = _memory_in_subprocess(ServingOptions(**TINY), "asymlora_serve")
+    figures = _memory_in_subprocess(ServingOptions(**TINY), "asymlora_serve", folders)
     assert figures["peak_rss_bytes"] >= figures["rss_after_build_bytes"] > 0
+    assert figures["forward_rss_increase_bytes"] == figures["peak_rss_bytes"] - figures["rss_after_build_bytes"]
 
 
 @pytest.mark.parametrize("field, value, message", [

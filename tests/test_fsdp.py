@@ -66,6 +66,15 @@ def test_fully_shard_on_two_cpu_processes_matches_one_and_keeps_frozen_factors_a
         assert all(shape[0] == 4 for shape in report["frozen_factor_shapes"].values())     # full r x d_in
         assert report["frozen_factor_grads"] == [] and report["frozen_factors_in_optimizer"] == []
         assert report["optimizer_state_count"] == len(report["trainable"])
+    # save_adapter on the sharded model (called on every rank: the gather is collective) writes the
+    # whole B's, equal to the single process's, and the file loads on an unsharded model
+    from asymlora.adapters.io import read_adapter
+    for rank in range(2):
+        saved = read_adapter(tmp_path / "two" / f"adapter_rank{rank}")
+        assert saved.tensors.keys() == one.keys()
+        for key in one:
+            assert torch.allclose(saved.tensors[key], one[key], atol=TOLERANCE, rtol=0), key
+    assert read_adapter(tmp_path / "one" / "adapter_rank0").meta.base_model == saved.meta.base_model
 
 
 def test_accelerate_launch_with_the_fsdp_config_trains_b_only_and_matches_one_process(tmp_path):

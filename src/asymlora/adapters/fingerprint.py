@@ -17,6 +17,7 @@ from torch import nn
 from asymlora.adapters.inject import adapted_modules
 from asymlora.adapters.linear import AdaptedLinear, dense_weight, weight_layout
 from asymlora.adapters.recipe import dtype_name
+from asymlora.adapters.sharded import full, model_class_name
 
 #: How many pretrained weights the base fingerprint hashes (first, middle and last target).
 FINGERPRINT_WEIGHTS = 3
@@ -108,10 +109,10 @@ def base_fingerprint(model: nn.Module, names: list[str] | None = None) -> BaseFi
         module = model.get_submodule(name)
         shapes[name] = tuple(dense_weight(module.base if isinstance(module, AdaptedLinear) else module).shape)
     for name in _hashed_names(names):
-        weight = pretrained_weight(model.get_submodule(name))
+        weight = full(pretrained_weight(model.get_submodule(name)))
         weights[name] = WeightHash(tensor_sha256(weight), dtype_name(weight.dtype))
     config = getattr(model, "config", None)
-    return BaseFingerprint(shapes, weights, type(model).__name__, getattr(config, "_name_or_path", None))
+    return BaseFingerprint(shapes, weights, model_class_name(model), getattr(config, "_name_or_path", None))
 
 
 def fingerprint(model: nn.Module, names: list[str] | None = None) -> dict:

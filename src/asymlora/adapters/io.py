@@ -35,6 +35,7 @@ from asymlora.adapters.inject import adapted_modules, adapter_config, find_targe
 from asymlora.adapters.linear import AdaptedLinear
 from asymlora.adapters.merged import atomic_folder, merged_state_dict, save_merged  # noqa: F401
 from asymlora.adapters.recipe import stored_by_default
+from asymlora.adapters.sharded import full
 from asymlora.atomic import atomic_write_bytes, atomic_write_text
 
 __all__ = [
@@ -87,7 +88,8 @@ def _frozen_record(name: str, factor: str, module: AdaptedLinear, store_frozen: 
 
 
 def adapter_file(model: nn.Module, store_frozen: bool = False) -> AdapterFile:
-    """What :func:`save_adapter` would write for ``model``, without writing it."""
+    """What :func:`save_adapter` would write for ``model``, without writing it. FSDP2-sharded
+    tensors are gathered whole (:func:`asymlora.adapters.sharded.full`: call it on every rank)."""
     config = adapter_config(model)
     modules = adapted_modules(model)
     if not modules:
@@ -96,13 +98,13 @@ def adapter_file(model: nn.Module, store_frozen: bool = False) -> AdapterFile:
     entries: dict[str, ModuleEntry] = {}
     for name, module in modules.items():
         for factor in module.train_mode:
-            tensors[f"{name}.{factor}"] = getattr(module, factor).detach()
+            tensors[f"{name}.{factor}"] = full(getattr(module, factor).detach())
         frozen = {f: _frozen_record(name, f, module, store_frozen, tensors) for f in module.frozen_factors}
         entries[name] = ModuleEntry((module.out_features, module.in_features), module.rank, module.scaling,
                                     module.train_mode, frozen)
     saved = saved_module_parameters(model, config)
     for key, parameter in saved.items():
-        tensors[key] = parameter.detach()
+        tensors[key] = full(parameter.detach())
     meta = AdapterMeta(config=config, modules=entries, modules_to_save=sorted(saved),
                        base_model=base_fingerprint(model, list(modules)))
     cpu = {k: v.to("cpu").contiguous() for k, v in tensors.items()}

@@ -18,9 +18,13 @@ in one process (the order rotates every round, so machine noise hits all alike):
 Every adapter shares the frozen ``A`` (same recipe and seed, as B-only adapters trained from one
 init do) and has its own random ``B ~ N(0, 0.02²)``; the PEFT adapters hold the same ``A`` and
 ``B``, so all three adapter ways compute the same function: the largest logit difference to
-``asymlora_serve`` is reported. Speed is ``rows · length / s`` (median over rounds); the
-"adapter cost" of a way is its time minus ``base``'s. Peak memory is the peak resident set
-(``VmHWM``) of a fresh process that builds one way and runs one forward (CUDA: max allocated).
+``asymlora_serve`` is reported (for ``base`` it is the adapters' own effect, which must not be 0).
+Speed is ``rows · length / s`` (median over rounds); the "adapter cost" of a way is its time minus
+``base``'s. Memory, per way: ``held_bytes`` (the model's parameters and buffers, plus for
+``per_adapter`` the ``n`` adapters' ``B`` kept outside it), and, in a fresh process that loads one
+copy of the model and builds the way from the saved adapter folders, the resident set after the
+build and the peak resident set (``VmHWM``) of one forward, reset after the build (Linux
+``clear_refs``) so that loading does not count.
 """
 
 from __future__ import annotations
@@ -82,6 +86,7 @@ class Setup:
     index: torch.Tensor
     description: str
     targets: list[str]
+    held_outside: dict[str, int] = field(default_factory=dict)   # bytes a way needs outside its model
 
 
 def _load_base(options: ServingOptions):
@@ -102,70 +107,94 @@ def _adapter_tensors(options: ServingOptions, shapes: dict[str, tuple[int, int]]
             for _ in range(options.adapters)]
 
 
-def build(options: ServingOptions, ways=WAYS) -> Setup:
-    """Build the requested ways on copies of one base model (a fresh load for each)."""
+def write_adapters(options: ServingOptions, base: nn.Module, targets: list[str], folder: Path) -> list[Path]:
+    """Save ``n`` B-only adapters over one frozen A (recipe and seed shared, ``B`` from
+    :func:`_adapter_tensors`) into ``folder/adapter-<k>``; ``base`` is not modified."""
     import copy
 
     from asymlora.adapters.config import AdapterConfig
     from asymlora.adapters.inject import adapted_modules, inject
     from asymlora.adapters.io import save_adapter
+
+    config = AdapterConfig(rank=options.rank, alpha=options.alpha, dropout=0.0, train="B", targets=targets,
+                           seed=options.seed)
+    model = inject(copy.deepcopy(base), config)
+    modules = adapted_modules(model)
+    bs = _adapter_tensors(options, {name: (m.B.shape[0], m.A.shape[1]) for name, m in modules.items()})
+    paths = []
+    for k, tensors in enumerate(bs):
+        with torch.no_grad():
+            for name, module in modules.items():
+                module.B.copy_(tensors[name])
+        paths.append(save_adapter(model, str(Path(folder) / f"adapter-{k}")))
+    return paths
+
+
+def build(options: ServingOptions, folders: list[Path], ways=WAYS) -> Setup:
+    """Build the requested ways from the adapter ``folders`` (:func:`write_adapters`) on one loaded
+    base model: the last way built takes the loaded model itself, every earlier one a copy, so a
+    single way holds exactly one copy of the model (what its fresh-process memory must see)."""
+    import copy
+
+    from asymlora.adapters.io import load_adapter, read_adapter
+    from asymlora.adapters.inject import adapted_modules
     from asymlora.adapters.serving import adapter_rows, serve
 
     base, batch, description, targets = _load_base(options)
-    config = AdapterConfig(rank=options.rank, alpha=options.alpha, dropout=0.0, train="B", targets=targets,
-                           seed=options.seed)
-    single = inject(copy.deepcopy(base), config).eval()
-    modules = adapted_modules(single)
-    shapes = {name: (m.B.shape[0], m.A.shape[1]) for name, m in modules.items()}
-    bs = _adapter_tensors(options, shapes)
+    order = [w for w in WAYS if w in ways]
+
+    def take(way: str) -> nn.Module:
+        return base if way == order[-1] else copy.deepcopy(base)
+
+    files = [read_adapter(folder) for folder in folders]
     index = torch.arange(options.rows) % options.adapters
     inputs = {"input_ids": batch["input_ids"], "logits_to_keep": 1}   # unpadded rows: no attention mask
     models: dict[str, nn.Module] = {}
     call: dict[str, Callable[[], torch.Tensor]] = {}
+    held_outside: dict[str, int] = {}
 
-    def load_b(k: int) -> None:
-        with torch.no_grad():
-            for name, module in modules.items():
-                module.B.copy_(bs[k][name])
-
-    if "asymlora_serve" in ways:
-        with tempfile.TemporaryDirectory() as folder:
-            paths = []
-            for k in range(options.adapters):
-                load_b(k)
-                paths.append(save_adapter(single, str(Path(folder) / f"adapter-{k}")))
-            served = serve(paths, base=copy.deepcopy(base))
+    if "asymlora_serve" in order:
+        served = serve(folders, base=take("asymlora_serve"))
 
         def run_served() -> torch.Tensor:
             with adapter_rows(served, index):
                 return served(**inputs).logits
         models["asymlora_serve"], call["asymlora_serve"] = served, run_served
 
-    if "per_adapter" in ways:
+    if "per_adapter" in order:
+        single = load_adapter(take("per_adapter"), folders[0]).eval()
+        modules = adapted_modules(single)
+
         def run_each() -> torch.Tensor:
             out = None
             for k in range(options.adapters):
                 rows = (index == k).nonzero().flatten()
-                load_b(k)
+                with torch.no_grad():
+                    for name, module in modules.items():
+                        module.B.copy_(files[k].tensors[f"{name}.B"])
                 part = single(**{**inputs, "input_ids": inputs["input_ids"][rows]}).logits
                 if out is None:
                     out = part.new_empty((options.rows, *part.shape[1:]))
                 out[rows] = part
             return out
         models["per_adapter"], call["per_adapter"] = single, run_each
+        held_outside["per_adapter"] = sum(t.nbytes for f in files for t in f.tensors.values())
 
-    if "peft_mixed" in ways:
-        peft_model = _peft_mixed(copy.deepcopy(base), options, targets, modules, bs)
+    if "peft_mixed" in order:
+        frozen_a = files[0].resolve_frozen()
+        bs = [{key[: -len(".B")]: t for key, t in f.tensors.items() if key.endswith(".B")} for f in files]
+        peft_model = _peft_mixed(take("peft_mixed"), options, targets,
+                                 {key[: -len(".A")]: t for key, t in frozen_a.items()}, bs)
         names = [f"adapter{int(k)}" for k in index]
         models["peft_mixed"] = peft_model
         call["peft_mixed"] = lambda: peft_model(**inputs, adapter_names=names).logits
 
-    if "base" in ways:
+    if "base" in order:
         models["base"], call["base"] = base, lambda: base(**inputs).logits
-    return Setup(models, call, index, description, targets)
+    return Setup(models, call, index, description, targets, held_outside)
 
 
-def _peft_mixed(model: nn.Module, options: ServingOptions, targets: list[str], modules: dict, bs: list) -> nn.Module:
+def _peft_mixed(model: nn.Module, options: ServingOptions, targets: list[str], frozen_a: dict, bs: list) -> nn.Module:
     """A PEFT model with ``n`` LoRA adapters ``adapter{k}``: A = asymlora's frozen A, B = ``bs[k]``."""
     import warnings
 
@@ -180,10 +209,10 @@ def _peft_mixed(model: nn.Module, options: ServingOptions, targets: list[str], m
             peft_model.add_adapter(f"adapter{k}", config)
     with torch.no_grad():
         for name, layer in peft_model.base_model.model.named_modules():
-            if name not in modules:
+            if name not in frozen_a:
                 continue
             for k in range(options.adapters):
-                layer.lora_A[f"adapter{k}"].weight.copy_(modules[name].A)
+                layer.lora_A[f"adapter{k}"].weight.copy_(frozen_a[name])
                 layer.lora_B[f"adapter{k}"].weight.copy_(bs[k][name])
     return peft_model.eval()
 
@@ -200,7 +229,20 @@ def run_serving(options: ServingOptions, progress: Callable[[str, int, int], Non
     batch, adapter cost over the base, largest logit difference, peak memory."""
     options.check()
     torch.set_num_threads(options.threads)
-    setup = build(options)
+    with tempfile.TemporaryDirectory() as folder:
+        base, _, _, targets = _load_base(options)
+        folders = write_adapters(options, base, targets, Path(folder))
+        del base
+        setup = build(options, folders)
+        document = _timed(options, setup, progress)
+        if options.memory:
+            for way in setup.call:
+                document["results"][way].update(_memory_in_subprocess(options, way, folders))
+    return document
+
+
+def _timed(options: ServingOptions, setup: Setup, progress: Callable[[str, int, int], None] | None) -> dict:
+    """Check that the ways agree, then time them interleaved (see the module docstring)."""
     ways = list(setup.call)
     with torch.inference_mode():
         reference = setup.call["asymlora_serve"]().float()
@@ -228,14 +270,9 @@ def run_serving(options: ServingOptions, progress: Callable[[str, int, int], Non
             "adapter_cost_ratio_vs_peft_mixed": (cost / reference_cost) if way != "base" and reference_cost > 0
             else None,
             "max_logit_difference": difference[way],   # base: the adapters' own effect (must be > 0)
-            "held_bytes": _held_bytes(setup.models[way]),
+            "held_bytes": _held_bytes(setup.models[way]) + setup.held_outside.get(way, 0),
         }
-    targets = setup.targets
-    del setup
-    if options.memory:
-        for way in ways:
-            results[way].update(_memory_in_subprocess(options, way))
-    return {"serving": {**asdict(options), "targets_resolved": targets},
+    return {"serving": {**asdict(options), "targets_resolved": setup.targets},
             "results": results, "environment": _environment(), "target_speedup": 1.5}
 
 
@@ -257,34 +294,52 @@ def _environment() -> dict:
             "cpu_count": os.cpu_count(), "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
 
 
-def _memory_in_subprocess(options: ServingOptions, way: str) -> dict:
+def _memory_in_subprocess(options: ServingOptions, way: str, folders: list[Path]) -> dict:
     from asymlora.bench.memory import measure_in_subprocess
 
-    return measure_in_subprocess({"options": asdict(options), "way": way}, module="asymlora.bench.serving")
+    return measure_in_subprocess({"options": asdict(options), "way": way, "folders": [str(f) for f in folders]},
+                                 module="asymlora.bench.serving")
 
 
 def _measure(spec: dict) -> dict:
+    import gc
+
     from asymlora.bench.memory import _peak_rss_bytes, _rss_bytes
 
     options = ServingOptions(**spec["options"])
     torch.set_num_threads(options.threads)
-    setup = build(options, ways=(spec["way"],))
+    setup = build(options, [Path(f) for f in spec["folders"]], ways=(spec["way"],))
+    gc.collect()
     loaded = _rss_bytes()
+    reset = _reset_peak_rss()
     with torch.inference_mode():
         setup.call[spec["way"]]()
-    return {"peak_rss_bytes": _peak_rss_bytes(), "rss_after_build_bytes": loaded}
+    peak = _peak_rss_bytes()
+    return {"peak_rss_bytes": peak, "rss_after_build_bytes": loaded, "forward_rss_increase_bytes": peak - loaded,
+            "peak_reset_after_build": reset}
+
+
+def _reset_peak_rss() -> bool:
+    """Reset this process's peak RSS (``VmHWM``) to its current RSS (Linux ``clear_refs`` 5), so
+    the peak measured next excludes the build's transient copies; False where unsupported."""
+    try:
+        with open("/proc/self/clear_refs", "w") as stream:
+            stream.write("5")
+        return True
+    except OSError:
+        return False
 
 
 def serving_markdown(document: dict) -> str:
     """The serving table: one row per way, ratios against PEFT's mixed batch."""
     s, results, env = document["serving"], document["results"], document["environment"]
-    gib = 2 ** 30
+    mib = 2 ** 20
     lines = [f"Serving {s['adapters']} B-only adapters (r={s['rank']}, targets {','.join(s['targets'])}) on "
              f"{s['model']}: {s['rows']} rows × {s['length']} tokens, row i uses adapter i mod {s['adapters']}, "
              f"last-position logits; median of {s['rounds']} interleaved rounds, {s['threads']} threads.", "",
              "| way | median s | tokens/s | speed-up vs PEFT mixed | adapter cost (s over base) | "
-             "adapter cost / PEFT's | max abs Δ logit | peak RSS (GiB) |",
-             "|---|---|---|---|---|---|---|---|"]
+             "adapter cost / PEFT's | max abs Δ logit | held (MiB) | peak RSS (MiB) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for way in WAYS:
         if way not in results:
             continue
@@ -295,7 +350,7 @@ def serving_markdown(document: dict) -> str:
                      f"{r['speedup_vs_peft_mixed']:.2f}× | {r['adapter_seconds']:.3f} | "
                      f"{_fmt(ratio, '.2f')} | "
                      f"{_fmt(r['max_logit_difference'], '.1e')} | "
-                     f"{_fmt(None if peak is None else peak / gib, '.2f')} |")
+                     f"{r['held_bytes'] / mib:.1f} | {_fmt(None if peak is None else peak / mib, '.0f')} |")
     speed = results["asymlora_serve"]["speedup_vs_peft_mixed"]
     ceiling = results[REFERENCE]["median_seconds"] / results["base"]["median_seconds"] if "base" in results else math.nan
     lines += ["", f"Target: asymlora_serve ≥ {document['target_speedup']}× PEFT's mixed batch; measured "

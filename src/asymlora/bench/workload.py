@@ -88,7 +88,12 @@ def load_model(model: str, labels: int = 3, layers: int | None = None, seed: int
     """``(model, tokenizer or None, description)``; ``layers`` cuts a layout (or a folder's config)."""
     from transformers import AutoTokenizer
 
+    from asymlora.models import MODELS, model_path
+
     auto = _auto_class(task)
+    registry_name = model if model in MODELS and model not in LAYOUTS else None
+    if registry_name:      # a registry name that is not a layout (packaged, tiny, hub): its folder or hub id
+        model = model_path(model)
     if model in LAYOUTS:
         config = layout_config(model, layers)
         config.num_labels = labels
@@ -112,7 +117,7 @@ def load_model(model: str, labels: int = 3, layers: int | None = None, seed: int
         tokenizer = None
     if getattr(built.config, "pad_token_id", None) is None:
         built.config.pad_token_id = getattr(tokenizer, "pad_token_id", None) or 0
-    name = "all-MiniLM-L6-v2 (packaged)" if model == default_model() else model
+    name = "all-MiniLM-L6-v2 (packaged)" if model == default_model() else (registry_name or model)
     kind = ", causal LM" if task == "causal_lm" else ""
     return built, tokenizer, f"{name} ({built.config.model_type}, {built.config.num_hidden_layers} layers{kind})"
 

@@ -1,6 +1,7 @@
 """``asymlora eval``: evaluation-only jobs. ``asymlora eval mmlu`` scores a causal LM (optionally
 with an asymlora adapter) on MMLU; ``asymlora eval mmlu-prefix-bench`` measures what reusing the
-few-shot prefix's KV cache saves. See docs/mmlu.md."""
+few-shot prefix's KV cache saves; ``asymlora eval mmlu-table`` puts several evaluations side by side.
+See docs/mmlu.md."""
 
 from __future__ import annotations
 
@@ -135,3 +136,28 @@ def register(app: typer.Typer) -> None:
         atomic_write_text(folder / "bench.md", table)
         typer.echo(table)
         typer.echo(f"wrote {folder / 'bench.json'} and {folder / 'bench.md'}")
+
+    @evaluation.command("mmlu-table")
+    def mmlu_table(
+        root: str = typer.Argument(..., help="folder of <label>/<format>_<k>shot evaluation folders"),
+        reference: str = typer.Option("base", "--reference", help="label of the row every Δ is taken against"),
+        order: Optional[str] = typer.Option(None, "--order", help="comma-separated row order (default sorted)"),
+        out: Optional[str] = typer.Option(None, "--out", help="output folder (default: ROOT)"),
+    ) -> None:
+        """Several models' MMLU evaluations in the paper's layout, with paired bootstrap Δ intervals."""
+        from asymlora.evaluation.mmlu.compare import compare, compare_markdown, read_tree
+
+        with user_input():
+            evaluations = read_tree(root)
+            labels = [s.strip() for s in order.split(",") if s.strip()] if order else None
+            if labels and set(labels) != {e.label for e in evaluations}:
+                raise ValueError(f"--order {order!r} must name every label exactly: "
+                                 f"{', '.join(sorted({e.label for e in evaluations}))}")
+            document = compare(evaluations, reference, labels)
+        document["command"] = _command("mmlu-table")
+        folder = out_dir(out or root, "mmlu_table")
+        write_json(folder / "mmlu_table.json", document)
+        table = compare_markdown(document)
+        atomic_write_text(folder / "mmlu_table.md", table)
+        typer.echo(table)
+        typer.echo(f"wrote {folder / 'mmlu_table.json'} and {folder / 'mmlu_table.md'}")
