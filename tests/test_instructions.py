@@ -71,6 +71,17 @@ def test_tiny_llama_instruction_tunes_on_a_local_alpaca_file(tmp_path, capsys):
     record = json.loads((out / "metrics.json").read_text())
     assert record["family"] == "causal_lm" and record["resolved"]["alpha"] == 8.0
     assert record["preprocessing"]["truncation"]["train"]["examples"] == 39  # 40 records, 1 held out
+    # the all-linear variant of the paper's configs: every linear layer of the blocks, not the LM head
+    code, _, err = run_cli(["train", "--task", "alpaca", "--data-dir", str(data), "--model", "tiny-llama",
+                            "--method", "b_only", "--rank", "4", "--targets", "all-linear", "--max-steps", "1",
+                            "--batch-size", "4", "--max-length", "64", "--threads", "1", "--out",
+                            str(tmp_path / "all")], capsys)
+    assert code == 0, err
+    from asymlora.adapters.io import read_adapter
+    adapted = read_adapter(tmp_path / "all" / "adapter").meta.modules
+    leaves = {name.rsplit(".", 1)[-1] for name in adapted}
+    assert leaves == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+    assert not any("lm_head" in name for name in adapted)
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"instruction": "x"}) + "\n")
     code, _, err = run_cli(["train", "--task", "alpaca", "--data-dir", str(bad), "--model", "tiny-llama",
