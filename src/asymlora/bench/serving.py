@@ -90,12 +90,10 @@ class Setup:
 
 
 def _load_base(options: ServingOptions):
+    """``(causal LM in eval mode, token batch, description, resolved target names)``."""
     from asymlora.bench.workload import load_model, make_stream_batch, resolve_targets
-    from asymlora.models import model_path
 
-    base, tokenizer, description = load_model(model_path(options.model), layers=None, seed=options.seed, task="causal_lm")
-    if options.model == "smollm2":
-        description = "SmolLM2-135M (packaged)"
+    base, tokenizer, description = load_model(options.model, layers=None, seed=options.seed, task="causal_lm")
     batch = make_stream_batch(tokenizer, options.rows, options.length, base.config.vocab_size, options.seed)
     return base.eval(), batch, description, resolve_targets(base, options.targets, None)
 
