@@ -85,3 +85,18 @@ def test_adalora_update_and_allocate_is_called_every_step(tmp_path, monkeypatch)
     assert config["total_step"] == 6 and config["target_r"] == 2 and config["init_r"] == 3
     assert config["rank_pattern"], "AdaLoRA never fixed its final rank allocation"
     assert record["adapter_bytes"] == sum(f.stat().st_size for f in (tmp_path / "adapter").glob("*.safetensors"))
+
+
+def test_an_epoch_sized_run_evaluates_evals_per_epoch_times_per_epoch(tmp_path):
+    """48 examples in batches of 8: 6 steps an epoch; 3 evaluations an epoch -> steps 2, 4, 6 (and
+    8, 10, 12 in the second epoch). Without the option, an epoch-sized run evaluates once an epoch
+    and ``evals_per_run`` does not apply."""
+    common = dict(task="tweets", model="tiny-bert", method="b_only", rank=2, batch_size=8, train_limit=48,
+                  eval_limit=16, max_length=24, progress=False, save_checkpoints=False)
+    record = train(TrainConfig(**common, epochs=2, evals_per_epoch=3, out=str(tmp_path / "three")))
+    assert [h["step"] for h in record["history"]] == [2, 4, 6, 8, 10, 12]
+    assert record["identity"]["evals_per_epoch"] == 3
+    plain = train(TrainConfig(**common, epochs=2, evals_per_run=8, out=str(tmp_path / "plain")))
+    assert [h["step"] for h in plain["history"]] == [6, 12] and "evals_per_epoch" not in plain["identity"]
+    with pytest.raises(ValueError, match="evals_per_epoch must be >= 1"):
+        train(TrainConfig(**common, epochs=1, evals_per_epoch=0, out=str(tmp_path / "bad")))

@@ -38,6 +38,7 @@ def register(app: typer.Typer) -> None:
         train_limit: int = typer.Option(None, "--train-limit", help="use at most N training examples (seeded)"),
         eval_limit: int = typer.Option(None, "--eval-limit", help="use at most N examples per eval split"),
         eval_steps: int = typer.Option(None, "--eval-steps", help="evaluate every N steps (default: each epoch)"),
+        evals_per_epoch: int = typer.Option(None, "--evals-per-epoch", help="evaluate N times per epoch"),
         grad_accum: int = typer.Option(1, "--grad-accum", help="gradient accumulation steps"),
         report_to: str = typer.Option("none", "--report-to", help="Trainer logging integration (none, wandb, "
                                       "tensorboard, mlflow)"),
@@ -79,7 +80,7 @@ def register(app: typer.Typer) -> None:
             config = TrainConfig(task=task, model=model, method=method, rank=rank, seed=seed,
                                  adapter_seed=adapter_seed, out=str(folder), data_dir=data_dir, epochs=epochs,
                                  learning_rate=lr, batch_size=batch_size, alpha=alpha, dropout=dropout,
-                                 targets=targets_value, eval_steps=eval_steps, grad_accum=grad_accum,
+                                 targets=targets_value, eval_steps=eval_steps, evals_per_epoch=evals_per_epoch, grad_accum=grad_accum,
                                  report_to=report_to, resume=resume, keep_checkpoints=keep_checkpoints,
                                  save_checkpoints=save_checkpoints, threads=threads, alpha_ratio=alpha_ratio,
                                  bf16=bf16 or None, gradient_checkpointing=gradient_checkpointing or None, **options)

@@ -13,7 +13,7 @@ is optional)::
     adapter_seeds: per_seed                # or "same": every run draws its adapter with seed 0
     runs: [{method: adalora, rank: 8}]     # optional extra (method, rank) pairs beyond the product
     overrides: {max_steps, epochs, learning_rate, batch_size, max_length, train_limit, eval_limit,
-                alpha, dropout, targets, warmup_ratio, weight_decay, eval_steps, evals_per_run,
+                alpha, dropout, targets, warmup_ratio, weight_decay, eval_steps, evals_per_run, evals_per_epoch,
                 grad_accum, save_checkpoints}
     data_dir: null                         # local folder for hub-less GLUE (TSV layout)
 
@@ -39,7 +39,7 @@ OVERRIDE_TYPES: dict[str, tuple] = {
     "max_steps": (int,), "epochs": (int, float), "learning_rate": (int, float), "batch_size": (int,),
     "max_length": (int,), "train_limit": (int,), "eval_limit": (int,), "alpha": (int, float),
     "dropout": (int, float), "targets": (list, str), "warmup_ratio": (int, float), "weight_decay": (int, float),
-    "eval_steps": (int,), "evals_per_run": (int,), "grad_accum": (int,), "save_checkpoints": (bool,),
+    "eval_steps": (int,), "evals_per_run": (int,), "evals_per_epoch": (int,), "grad_accum": (int,), "save_checkpoints": (bool,),
     "alpha_ratio": (int, float), "bf16": (bool,), "gradient_checkpointing": (bool,),
 }
 ADAPTER_SEED_MODES = ("per_seed", "same")

@@ -44,6 +44,7 @@ class TrainConfig:
     weight_decay: float | None = None
     eval_steps: int | None = None
     evals_per_run: int = 5
+    evals_per_epoch: int | None = None  # evaluate this many times per epoch (epoch-based runs; overrides the per-epoch default)
     grad_accum: int = 1
     eval_batch_size: int | None = None
     report_to: str = "none"
@@ -72,7 +73,7 @@ IDENTITY_FIELDS = ("task", "model", "method", "rank", "seed", "adapter_seed", "d
                    "targets", "warmup_ratio", "weight_decay", "eval_steps", "evals_per_run", "grad_accum")
 #: Identity fields added later: left out of the identity while unset, so runs recorded before they
 #: existed keep their fingerprint.
-OPTIONAL_IDENTITY_FIELDS = ("alpha_ratio", "bf16")
+OPTIONAL_IDENTITY_FIELDS = ("alpha_ratio", "bf16", "evals_per_epoch")
 
 
 def identity(config: "TrainConfig") -> dict:

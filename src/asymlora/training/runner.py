@@ -13,8 +13,9 @@ of the best evaluation: asymlora's ``adapter_config.json`` + ``adapter.safetenso
 for AdaLoRA; ``trainable.safetensors`` for full / linear_probe), and, while running,
 ``checkpoints/`` (Trainer checkpoints for ``--resume``; removed after success unless kept).
 
-Evaluation: every epoch, or ``evals_per_run`` times when ``max_steps`` is set (``eval_steps``
-overrides both), plus once at the end if the last step was not evaluated. The headline metrics are
+Evaluation: every epoch; ``evals_per_epoch`` times per epoch when set; ``evals_per_run`` times
+when ``max_steps`` is set (``evals_per_run`` has no effect on a run sized in epochs); ``eval_steps``
+overrides all; plus once at the end if the last step was not evaluated. The headline metrics are
 the TEST split's at the best validation evaluation when the task has a labelled test split
 (``selection = "test@best-validation"``), else the best validation evaluation
 (``selection = "best-validation"``: the paper's GLUE convention, optimistic by construction).
@@ -202,6 +203,8 @@ def validate(config: TrainConfig, check_sources: bool = True) -> Plan:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1 (got {value}); leave it out for no limit")
     if config.evals_per_run < 1:
         raise ValueError(f"evals_per_run must be >= 1 (got {config.evals_per_run})")
+    if config.evals_per_epoch is not None and config.evals_per_epoch < 1:
+        raise ValueError(f"evals_per_epoch must be >= 1 (got {config.evals_per_epoch})")
     if check_sources:
         check_reachable(ref)
     if check_sources and task.hub_dataset and config.data_dir is None and hub_offline():
@@ -317,6 +320,8 @@ def train(config: TrainConfig, plan: Plan | None = None) -> dict:
 
     if config.eval_steps:
         strategy, eval_steps = "steps", int(config.eval_steps)
+    elif config.evals_per_epoch:
+        strategy, eval_steps = "steps", max(1, math.ceil(steps_per_epoch / config.evals_per_epoch))
     elif config.max_steps:
         strategy, eval_steps = "steps", max(1, math.ceil(total_steps / max(1, config.evals_per_run)))
     else:
