@@ -43,6 +43,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from asymlora.bench.report import _fmt
+
 WAYS = ("asymlora_serve", "peft_mixed", "per_adapter", "base")
 REFERENCE = "peft_mixed"
 B_STD = 0.02
@@ -128,17 +130,18 @@ def write_adapters(options: ServingOptions, base: nn.Module, targets: list[str],
     return paths
 
 
-def build(options: ServingOptions, folders: list[Path], ways=WAYS) -> Setup:
+def build(options: ServingOptions, folders: list[Path], ways=WAYS, loaded: tuple | None = None) -> Setup:
     """Build the requested ways from the adapter ``folders`` (:func:`write_adapters`) on one loaded
     base model: the last way built takes the loaded model itself, every earlier one a copy, so a
-    single way holds exactly one copy of the model (what its fresh-process memory must see)."""
+    single way holds exactly one copy of the model (what its fresh-process memory must see).
+    ``loaded``: :func:`_load_base`'s result when the caller has it already (else loaded here)."""
     import copy
 
     from asymlora.adapters.io import load_adapter, read_adapter
     from asymlora.adapters.inject import adapted_modules
     from asymlora.adapters.serving import adapter_rows, serve
 
-    base, batch, description, targets = _load_base(options)
+    base, batch, description, targets = loaded or _load_base(options)
     order = [w for w in WAYS if w in ways]
 
     def take(way: str) -> nn.Module:
@@ -228,10 +231,10 @@ def run_serving(options: ServingOptions, progress: Callable[[str, int, int], Non
     options.check()
     torch.set_num_threads(options.threads)
     with tempfile.TemporaryDirectory() as folder:
-        base, _, _, targets = _load_base(options)
-        folders = write_adapters(options, base, targets, Path(folder))
-        del base
-        setup = build(options, folders)
+        loaded = _load_base(options)
+        folders = write_adapters(options, loaded[0], loaded[3], Path(folder))
+        setup = build(options, folders, loaded=loaded)
+        del loaded
         document = _timed(options, setup, progress)
         if options.memory:
             for way in setup.call:
@@ -270,7 +273,7 @@ def _timed(options: ServingOptions, setup: Setup, progress: Callable[[str, int, 
             "max_logit_difference": difference[way],   # base: the adapters' own effect (must be > 0)
             "held_bytes": _held_bytes(setup.models[way]) + setup.held_outside.get(way, 0),
         }
-    return {"serving": {**asdict(options), "targets_resolved": setup.targets},
+    return {"serving": {**asdict(options), "targets_resolved": setup.targets, "model_description": setup.description},
             "results": results, "environment": _environment(), "target_speedup": 1.5}
 
 
@@ -357,10 +360,6 @@ def serving_markdown(document: dict) -> str:
               f"Machine: {env['machine']}, {env['cpu_count']} logical cores, torch {env['torch']}, "
               f"load average {env['load_average']}."]
     return "\n".join(lines) + "\n"
-
-
-def _fmt(value, spec: str) -> str:
-    return "–" if value is None else format(value, spec)
 
 
 def write_serving_report(document: dict, out: Path) -> dict:
