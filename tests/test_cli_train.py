@@ -41,7 +41,23 @@ def test_train_resume_continues_from_the_checkpoint(tmp_path, capsys):
     assert run_cli(base + ["--max-steps", "4", "--resume"], capsys)[0] == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["train_steps"] == 4
-    assert [h["step"] for h in metrics["history"]] == [4]  # steps 1-2 were not re-run
+    # step 2's evaluation comes back from the checkpoint (it still competes for the best); steps 1-2
+    # were not re-run, so it is the same record
+    first = json.loads((out / "checkpoints" / "checkpoint-2" / "asymlora_best.json").read_text())["history"]
+    assert [h["step"] for h in metrics["history"]] == [2, 4]
+    assert metrics["history"][0]["metrics"]["accuracy"] == pytest.approx(first[0]["metrics"]["eval_accuracy"])
+
+
+def test_resume_refuses_checkpoints_of_another_run(tmp_path, capsys):
+    out = tmp_path / "run"
+    base = ["train", "--task", "tweets", "--model", "tiny-bert", "--method", "b_only", "--rank", "2",
+            "--eval-steps", "2", "--out", str(out), "--keep-checkpoints", "--max-steps", "2", *SMALL]
+    assert run_cli(base, capsys)[0] == 0
+    before = sorted(p.name for p in (out / "checkpoints" / "checkpoint-2").iterdir())
+    code, _, err = run_cli(base[:8] + ["4"] + base[9:] + ["--resume"], capsys)  # rank 4, not 2
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "belong to a different run (differs in rank)" in err
+    assert sorted(p.name for p in (out / "checkpoints" / "checkpoint-2").iterdir()) == before  # nothing touched
 
 
 @pytest.mark.parametrize("args, message", [
@@ -85,6 +101,46 @@ def test_reproduce_runs_the_grid_then_skips_it(tmp_path, capsys):
     assert code == 0 and "tweets/b_only-r2-s1" in stdout and "2 to do, 2 already done" in stdout
     code, stdout, _ = run_cli(["report", str(out / "results.jsonl"), "--out", str(tmp_path / "rep")], capsys)
     assert code == 0 and (tmp_path / "rep" / "report.png").stat().st_size > 0
+
+
+def test_reproduce_resumes_an_unfinished_run_from_its_own_checkpoint_only(tmp_path, capsys):
+    """A run stopped after its step-2 checkpoint is resumed by the next `reproduce` and ends bit for bit
+    like an uninterrupted run; a checkpoint stamped by another run's identity is removed, not resumed."""
+    import dataclasses
+    import shutil
+
+    from safetensors.torch import load_file
+
+    from asymlora.experiments.grid import expand
+    from asymlora.experiments.reproduce import train_config
+    from asymlora.experiments.spec import load_spec
+    from asymlora.training import train
+
+    config = tmp_path / "grid.yaml"
+    config.write_text("name: tiny\nmodel: tiny-bert\ntasks: [tweets]\nmethods: [b_only]\nranks: [2]\nseeds: [0]\n"
+                      "overrides: {train_limit: 48, eval_limit: 16, max_length: 24, batch_size: 8, eval_steps: 2, "
+                      "save_checkpoints: true, dropout: 0.3}\n")
+    spec = load_spec(config)
+    (run,) = expand(spec)
+    whole = tmp_path / "whole"
+    record = train(dataclasses.replace(train_config(spec, run, whole, max_steps=4, progress=False),
+                                       keep_checkpoints=True))
+    folder = whole / "runs" / run.run_id
+    for kind, stamp_edit, resumed in (("own", None, True), ("other", {"learning_rate": 0.5}, False)):
+        out = tmp_path / kind
+        target = out / "runs" / run.run_id
+        shutil.copytree(folder / "checkpoints" / "checkpoint-2", target / "checkpoints" / "checkpoint-2")
+        stamp = json.loads((folder / "run_identity.json").read_text())
+        (target / "run_identity.json").write_text(json.dumps({**stamp, **(stamp_edit or {})}))
+        code, stdout, err = run_cli(["reproduce", str(config), "--max-steps", "4", "--out", str(out)], capsys)
+        assert code == 0, err
+        assert ("resuming from checkpoint-2" in stdout) is resumed
+        (line,) = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+        assert line["metrics"] == record["metrics"] and line["best_eval"] == record["best_eval"]
+        a = load_file(str(folder / "adapter" / "adapter.safetensors"))
+        b = load_file(str(target / "adapter" / "adapter.safetensors"))
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+        assert not (target / "checkpoints").exists()  # removed after success, as for any run
 
 
 def test_reproduce_bad_config_is_one_line(tmp_path, capsys):
@@ -206,5 +262,8 @@ def test_resume_after_an_interruption_is_bit_identical(tmp_path, capsys):
     a = load_file(str(whole / "checkpoints" / "checkpoint-4" / "trainable.safetensors"))
     b = load_file(str(split / "checkpoints" / "checkpoint-4" / "trainable.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    assert json.loads((whole / "metrics.json").read_text())["metrics"] == \
-        json.loads((split / "metrics.json").read_text())["metrics"]
+    whole_record, split_record = (json.loads((f / "metrics.json").read_text()) for f in (whole, split))
+    assert whole_record["metrics"] == split_record["metrics"]
+    # the evaluation before the interruption is restored: same curve, same choice of the best
+    assert whole_record["history"] == split_record["history"] and len(whole_record["history"]) == 2
+    assert whole_record["best_eval"] == split_record["best_eval"]

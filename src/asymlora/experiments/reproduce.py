@@ -6,6 +6,9 @@ Layout under ``out``::
     runs/<task>/<method>-r<rank>-s<seed>/   each run's own folder (metrics.json, adapter/)
     spec.json                     the validated spec of the last invocation
 
+An unfinished run whose folder holds a complete checkpoint stamped with the same identity (the run
+was stopped part-way, e.g. at the end of a sitting) resumes from that checkpoint, bit for bit as if
+never stopped; checkpoints of any other run in that folder are removed and the run starts from step 0.
 A failing run is reported on one line, its traceback saved to ``<run dir>/error.txt``, and the grid
 goes on; :func:`reproduce` returns the failures (the command then exits non-zero).
 Under ``torchrun`` every process walks the same list (decided once, before any run) and only
@@ -24,7 +27,8 @@ from asymlora.experiments.spec import Spec
 from asymlora.experiments.store import append_result, done_keys, fingerprint
 
 
-def train_config(spec: Spec, run: Run, out: Path, max_steps: int | None = None, progress: bool = True):
+def train_config(spec: Spec, run: Run, out: Path, max_steps: int | None = None, progress: bool = True,
+                 resume: bool = False):
     from asymlora.training import TrainConfig
 
     options = {k: v for k, v in spec.overrides.items() if v is not None}
@@ -32,7 +36,23 @@ def train_config(spec: Spec, run: Run, out: Path, max_steps: int | None = None, 
         options["max_steps"] = int(max_steps)
     return TrainConfig(task=run.task, model=spec.model, method=run.method, rank=max(run.rank, 1), seed=run.seed,
                        adapter_seed=run.adapter_seed, out=str(out / "runs" / run.run_id), data_dir=spec.data_dir,
-                       progress=progress, **options)
+                       progress=progress, resume=resume, **options)
+
+
+def prepare_run_folder(config, main_process: bool = True) -> str | None:
+    """Decide how an unfinished run starts: the name of the checkpoint it resumes from, or None (a
+    fresh start; the main process removes checkpoints that another run left in its folder). Every
+    process of a distributed grid reaches the same answer: removal happens only when none matches."""
+    import shutil
+
+    from asymlora.training.runner import last_checkpoint, checkpoint_matches
+
+    folder = Path(config.out)
+    if checkpoint_matches(config, folder):
+        return Path(last_checkpoint(folder / "checkpoints")).name
+    if main_process:
+        shutil.rmtree(folder / "checkpoints", ignore_errors=True)
+    return None
 
 
 def run_fingerprint(config) -> str:
@@ -83,7 +103,11 @@ def reproduce(spec: Spec, out: str | Path, seeds: list[int] | None = None, part=
     finished, failed = [], []
     for number, run in enumerate(todo, 1):
         config = train_config(spec, run, out, max_steps, progress)
-        echo(f"[{number}/{len(todo)}] {run.run_id} (model {spec.model})")
+        resume_from = prepare_run_folder(config, env.is_main_process())
+        if resume_from is not None:
+            config = train_config(spec, run, out, max_steps, progress, resume=True)
+        echo(f"[{number}/{len(todo)}] {run.run_id} (model {spec.model})"
+             + (f", resuming from {resume_from}" if resume_from else ""))
         try:
             record = train(config)
         except KeyboardInterrupt:

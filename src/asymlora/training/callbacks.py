@@ -10,7 +10,10 @@
   when a run resumes, so a resumed run draws the same masks as an uninterrupted one.
 * :class:`BestEvalCallback` keeps every evaluation and an in-memory copy of the TRAINABLE tensors
   at the best one (by the task's main metric), so the run can restore them at the end (like
-  ``load_best_model_at_end`` without writing full checkpoints).
+  ``load_best_model_at_end`` without writing full checkpoints). Each Trainer checkpoint carries both
+  (``asymlora_best.json``: the evaluations so far and which was best; ``asymlora_best.safetensors``:
+  the best tensors), and :meth:`BestEvalCallback.restore` puts them back when a run resumes, so a
+  resumed run selects its best evaluation among ALL of them, not only those after the resume.
 """
 
 from __future__ import annotations
@@ -69,6 +72,10 @@ class ThroughputCallback(TrainerCallback):
         return self.samples / self.step_seconds if self.step_seconds > 0 else None
 
 
+BEST_STATE_JSON = "asymlora_best.json"
+BEST_STATE_TENSORS = "asymlora_best.safetensors"
+
+
 class BestEvalCallback(TrainerCallback):
     """Record ``(step, epoch, metrics)`` of every evaluation; snapshot trainable tensors at the best.
 
@@ -102,6 +109,43 @@ class BestEvalCallback(TrainerCallback):
             self.best = record
             self.best_state = {n: p.detach().to("cpu", copy=True) for n, p in self._trainable().items()}
         return control
+
+    def on_save(self, args, state, control, **kwargs):
+        """Write the history and the best snapshot into the checkpoint (before the mask-state file,
+        which marks the checkpoint complete: this callback runs first)."""
+        import json
+        from pathlib import Path
+
+        from asymlora.atomic import atomic_write_bytes, atomic_write_text
+
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if not folder.is_dir() or not state.is_world_process_zero:
+            return control
+        if self.best_state is not None:
+            from safetensors.torch import save
+
+            atomic_write_bytes(folder / BEST_STATE_TENSORS,
+                               save({n: t.contiguous() for n, t in self.best_state.items()}))
+        best_index = next((i for i, h in enumerate(self.history) if h is self.best), None)
+        atomic_write_text(folder / BEST_STATE_JSON, json.dumps({"history": self.history, "best": best_index}, default=float) + "\n")
+        return control
+
+    def restore(self, checkpoint: str | None) -> bool:
+        """Load the history and best snapshot saved in ``checkpoint`` (if any); True if restored."""
+        import json
+        from pathlib import Path
+
+        if checkpoint is None or not (Path(checkpoint) / BEST_STATE_JSON).is_file():
+            return False
+        saved = json.loads((Path(checkpoint) / BEST_STATE_JSON).read_text(encoding="utf-8"))
+        self.history = saved["history"]
+        self.best = None if saved["best"] is None else self.history[saved["best"]]
+        self.best_state = None
+        if self.best is not None:
+            from safetensors.torch import load_file
+
+            self.best_state = load_file(str(Path(checkpoint) / BEST_STATE_TENSORS))
+        return True
 
     def restore_best(self) -> bool:
         """Copy the best snapshot back into the model; False if there is none."""
@@ -137,7 +181,7 @@ class MaskStateCallback(TrainerCallback):
         modules = _adapted(self.model)
         folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         # written last, atomically, for every run (``{}`` without adapters): it also marks the
-        # checkpoint as complete (see asymlora.training.runner._last_checkpoint)
+        # checkpoint as complete (see asymlora.training.runner.last_checkpoint)
         if folder.is_dir() and state.is_world_process_zero:
             atomic_write_text(folder / MASK_STATE_FILE,
                               json.dumps({name: m.mask_state() for name, m in modules.items()}) + "\n")

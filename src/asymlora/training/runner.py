@@ -138,7 +138,7 @@ def _make_trainer_class(family, options):
     return CountingTrainer
 
 
-def _last_checkpoint(folder: Path) -> str | None:
+def last_checkpoint(folder: Path) -> str | None:
     """The newest COMPLETE checkpoint under ``folder``: its last file, ``asymlora_mask_state.json``
     (written atomically after the Trainer's own files), is there; a checkpoint that a kill cut short
     is skipped, never resumed from (a half-written ``trainer_state.json`` would break the resume)."""
@@ -153,6 +153,50 @@ def _last_checkpoint(folder: Path) -> str | None:
         if (child / MASK_STATE_FILE).is_file() and (child / "trainer_state.json").is_file():
             return str(child)
     return None
+
+
+IDENTITY_FILE = "run_identity.json"
+#: Identity fields a ``--resume`` may change: how long the run goes on (extending a finished budget).
+RUN_LENGTH = ("max_steps", "epochs")
+
+
+def checkpoint_matches(config: TrainConfig, out: Path) -> bool:
+    """True when ``out`` holds a complete checkpoint written by a run of this config's identity
+    (``out/run_identity.json``, stamped when the run started): a run that can be resumed."""
+    import json
+
+    stamp = Path(out) / IDENTITY_FILE
+    if not stamp.is_file() or last_checkpoint(Path(out) / "checkpoints") is None:
+        return False
+    return json.loads(stamp.read_text(encoding="utf-8")) == _identity_as_json(config)
+
+
+def _identity_as_json(config: TrainConfig) -> dict:
+    """The identity as it reads back from ``run_identity.json`` (tuples as lists, paths as text)."""
+    import json
+
+    return json.loads(json.dumps(identity(config), default=str))
+
+
+def stamp_identity(config: TrainConfig, out: Path) -> None:
+    """Record the run's identity in ``out/run_identity.json`` before training; on ``--resume`` refuse a
+    checkpoint stamped by a different run (resuming it would mix two runs' optimiser states), except
+    for a different length (:data:`RUN_LENGTH`: training a run on for longer is a resume)."""
+    import json
+
+    from asymlora.atomic import atomic_write_text
+
+    stamp = out / IDENTITY_FILE
+    mine = _identity_as_json(config)
+    if config.resume and stamp.is_file() and last_checkpoint(out / "checkpoints") is not None:
+        theirs = json.loads(stamp.read_text(encoding="utf-8"))
+        differ = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k) and k not in RUN_LENGTH)
+        if differ:
+            raise UserError(f"--resume: the checkpoints in {out / 'checkpoints'} belong to a different run "
+                            f"(differs in {', '.join(differ)}); resume with the same settings, or start "
+                            "without --resume in another --out")
+    if env.is_main_process():
+        atomic_write_text(stamp, json.dumps(mine, indent=2) + "\n")
 
 
 @dataclass(frozen=True)
@@ -292,6 +336,7 @@ def train(config: TrainConfig, plan: Plan | None = None) -> dict:
     threads = env.set_threads(config.threads)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
+    stamp_identity(config, out)
 
     set_seed(config.seed)
     with _sources_of(task, ref, config):
@@ -378,8 +423,9 @@ def train(config: TrainConfig, plan: Plan | None = None) -> dict:
 
         trainer.remove_callback(PrinterCallback)
 
-    resume_from = _last_checkpoint(out / "checkpoints") if config.resume else None
+    resume_from = last_checkpoint(out / "checkpoints") if config.resume else None
     restore_mask_state(model, resume_from)  # the dropout masks continue where the checkpoint left them
+    best.restore(resume_from)  # the evaluations before the checkpoint still compete for the best
     train_started = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=resume_from)
     train_seconds = time.perf_counter() - train_started
