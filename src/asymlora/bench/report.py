@@ -124,21 +124,24 @@ def _png(figure) -> bytes:
     return buffer.getvalue()
 
 
-def _write_three(document: dict, out: Path, stem: str, to_markdown, to_chart) -> dict:
-    """Write ``<stem>.json``, ``<stem>.md`` and ``<stem>.png`` into ``out``; returns their paths."""
+def write_documents(document: dict, out: Path, stem: str, to_markdown, to_chart=None) -> dict:
+    """Write ``<stem>.json``, ``<stem>.md`` (and ``<stem>.png`` when ``to_chart``) into ``out``, each
+    atomically; returns their paths (keys ``json``, ``markdown``, ``chart``)."""
     import json
 
     out = Path(out)
-    paths = {"json": out / f"{stem}.json", "markdown": out / f"{stem}.md", "chart": out / f"{stem}.png"}
+    paths = {"json": out / f"{stem}.json", "markdown": out / f"{stem}.md"}
     atomic_write_text(paths["json"], json.dumps(document, indent=2) + "\n")
     atomic_write_text(paths["markdown"], to_markdown(document))
-    atomic_write_bytes(paths["chart"], to_chart(document))
+    if to_chart is not None:
+        paths["chart"] = out / f"{stem}.png"
+        atomic_write_bytes(paths["chart"], to_chart(document))
     return paths
 
 
 def write_report(document: dict, out: Path) -> dict:
     """Write ``bench.json``, ``bench.md`` and ``bench.png`` into ``out``; returns their paths."""
-    return _write_three(document, out, "bench", markdown, bar_chart)
+    return write_documents(document, out, "bench", markdown, bar_chart)
 
 
 # ---------------------------------------------------------------------------- the sweep
@@ -235,4 +238,4 @@ def sweep_chart(document: dict) -> bytes:
 
 def write_sweep_report(document: dict, out: Path) -> dict:
     """Write ``sweep.json``, ``sweep.md`` and ``sweep.png`` into ``out``; returns their paths."""
-    return _write_three(document, out, "sweep", sweep_markdown, sweep_chart)
+    return write_documents(document, out, "sweep", sweep_markdown, sweep_chart)

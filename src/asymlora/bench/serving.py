@@ -364,13 +364,9 @@ def serving_markdown(document: dict) -> str:
 
 def write_serving_report(document: dict, out: Path) -> dict:
     """Write ``serving.json`` and ``serving.md`` into ``out`` (atomically); returns their paths."""
-    from asymlora.atomic import atomic_write_text
+    from asymlora.bench.report import write_documents
 
-    out = Path(out)
-    paths = {"json": out / "serving.json", "markdown": out / "serving.md"}
-    atomic_write_text(paths["json"], json.dumps(document, indent=2) + "\n")
-    atomic_write_text(paths["markdown"], serving_markdown(document))
-    return paths
+    return write_documents(document, out, "serving", serving_markdown)
 
 
 if __name__ == "__main__":

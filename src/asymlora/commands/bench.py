@@ -59,6 +59,10 @@ def register(app: typer.Typer) -> None:
                                      "PEFT's mixed batch (adapter_names=) and one forward per adapter; model "
                                      "default smollm2, targets default all-linear"),
         adapters: int = typer.Option(8, "--adapters", min=1, help="with --serving: adapters mixed in the batch"),
+        rows: Optional[str] = typer.Option(None, "--rows", help="throughput table instead of one suite: "
+                                           "configuration:rank pairs timed interleaved in one process, e.g. "
+                                           "peft_lora:8,peft_adalora:8,asymlora_b_only:8,asymlora_b_only:16"),
+        repeats: int = typer.Option(3, "--repeats", help="with --rows: repeats (each builds every row afresh)"),
     ) -> None:
         """Benchmark asymlora (B-only, A-only, LoRA) against PEFT LoRA, LoRA-FA, AdaLoRA, head-only and the floor."""
         from asymlora.adapters.dropout import MASK_PATHS, forced_mask_path
@@ -79,6 +83,9 @@ def register(app: typer.Typer) -> None:
             return
         if serving:
             _serving(options, out, adapters, steps, warmup)
+            return
+        if rows is not None:
+            _throughput(options, out, rows, repeats)
             return
         if quick:
             options.model = options.model or "bert-tiny"
@@ -153,4 +160,29 @@ def _serving(options, out: Optional[str], adapters: int, steps: Optional[int], w
     document["command"] = "asymlora bench " + " ".join(shlex.quote(a) for a in sys.argv[2:])
     paths = write_serving_report(document, folder)
     typer.echo(serving_markdown(document))
+    typer.echo(f"wrote {paths['json']} and {paths['markdown']}")
+
+
+def _throughput(options, out: Optional[str], rows_text: str, repeats: int) -> None:
+    """``asymlora bench --rows …``: :mod:`asymlora.bench.throughput` (the rebuttal's throughput tables)."""
+    from asymlora.bench.suite import validate
+    from asymlora.bench.throughput import parse_rows, run_throughput, throughput_markdown, write_throughput_report
+
+    with user_input():
+        rows = parse_rows(rows_text)
+        if repeats < 1:
+            raise ValueError(f"--repeats must be at least 1, got {repeats}")
+        options.configurations = sorted({row.configuration for row in rows})
+        validate(options)
+        if options.model is not None:
+            from asymlora.models import LAYOUTS, check_reachable, resolve_model
+
+            if options.model not in LAYOUTS:
+                check_reachable(resolve_model(options.model))
+    folder = out_dir(out, "bench-throughput")
+    with _progress_bar() as progress:
+        document = run_throughput(options, rows, repeats, progress)
+    document["command"] = "asymlora bench " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+    paths = write_throughput_report(document, folder)
+    typer.echo(throughput_markdown(document))
     typer.echo(f"wrote {paths['json']} and {paths['markdown']}")
