@@ -89,7 +89,7 @@ def test_reproduce_runs_the_grid_then_skips_it(tmp_path, capsys):
         assert line["experiment"] == "tiny" and line["family"] == "sequence_classification"
         assert "git_commit" in line  # None outside a git checkout, else the commit (with +dirty if modified)
         assert {"metrics", "trainable_params", "samples_per_second", "wall_seconds", "versions",
-                "config"} <= set(line)
+                "config", "history"} <= set(line)
         assert (out / "runs" / line["run_id"] / "metrics.json").is_file()
     assert (out / "report" / "report.md").is_file() and "mean (std)" in stdout
     code, stdout, _ = run_cli(["reproduce", str(config), "--max-steps", "2", "--out", str(out), "--seeds", "1"],

@@ -144,3 +144,24 @@ def similarity_summary(summary: list[dict], chance: float | None, path: str | os
     axes[0][0].set_ylabel("mean subspace similarity")
     axes[0][-1].legend(fontsize=7)
     _save(fig, path)
+
+
+def validation_curves(groups: list[dict], metric: str, path: str | os.PathLike) -> None:
+    """Validation ``metric`` against the epoch, one colour per run group: each seed thin, the mean bold.
+
+    ``groups``: :class:`asymlora.experiments.curves.GroupSummary` as dicts (``group``, ``epochs``,
+    ``mean_curve``, ``curves`` = run id -> values at the group's steps)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.0, 4.2))
+    for index, group in enumerate(groups):
+        colour = f"C{index % 10}"
+        for values in group["curves"].values():
+            ax.plot(group["epochs"], values, color=colour, lw=0.7, alpha=0.45)
+        seeds = len(group["curves"])
+        ax.plot(group["epochs"], group["mean_curve"], color=colour, lw=2.0, marker="o", ms=3,
+                label=f"{group['group']} ({seeds} seed{'s' if seeds != 1 else ''})")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"validation {metric}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    _save(fig, path)

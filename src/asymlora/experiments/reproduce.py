@@ -62,9 +62,10 @@ def run_fingerprint(config) -> str:
 
 
 def result_record(spec: Spec, run: Run, config, record: dict) -> dict:
-    """The line appended for one run: the run's metrics.json record plus where it came from."""
+    """The line appended for one run: the run's metrics.json record (its validation ``history``
+    included, for ``asymlora curves``) plus where it came from."""
     out = {"run_id": run.run_id, "fingerprint": run_fingerprint(config), "experiment": spec.name}
-    out.update({k: v for k, v in record.items() if k != "history"})
+    out.update(record)
     out["finished_at"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     return out
 
