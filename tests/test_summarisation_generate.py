@@ -145,6 +145,9 @@ def test_summarise_a_trained_run_and_tabulate(tmp_path, capsys):
     trained = json.loads((outs[0] / "summary.json").read_text())
     assert trained["method"] == "b_only" and trained["rank"] == 2 and trained["trainable_params"] > 0
     assert trained["train_samples_per_second"] > 0
+    # without a time.txt beside the run, the training peak comes from the runner's own record
+    peak = json.loads((run / "metrics.json").read_text())["peak_memory_bytes"]
+    assert trained["train_peak_rss_mib"] == pytest.approx(peak / 2**20)
     code, stdout, err = run_cli(["summarise", "table", str(outs[0]), str(outs[1]), "--out", str(tmp_path / "t")],
                                 capsys)
     assert code == 0, err
@@ -176,3 +179,13 @@ def test_training_a_seq2seq_task_on_a_decoder_only_model_is_a_user_error(tmp_pat
                             FIXTURES, "--max-steps", "1", "--out", str(out)], capsys)
     assert code == 2 and "needs an encoder-decoder model" in err, err
     assert not (out / "metrics.json").exists()
+
+
+def test_training_peak_prefers_gnu_time_over_the_runners_record(tmp_path):
+    from asymlora.evaluation.summarise import _train_peak_mib
+
+    record = {"peak_memory_bytes": 3 * 2**20}
+    assert _train_peak_mib(tmp_path, record) == pytest.approx(3.0)
+    (tmp_path / "time.txt").write_text("wall_s 12\nmax_rss_kib 2048\n")
+    assert _train_peak_mib(tmp_path, record) == pytest.approx(2.0)
+    assert _train_peak_mib(tmp_path / "elsewhere", {}) is None

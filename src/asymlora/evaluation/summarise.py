@@ -134,7 +134,7 @@ def load_subject(task_name: str | None = None, model: str | None = None, run: st
                  "seed": info.seed, "trainable_params": record.get("trainable_params"),
                  "total_params": record.get("total_params"), "trainable_percent": record.get("trainable_percent"),
                  "train_steps": record.get("train_steps"), "train_samples_per_second": record.get("samples_per_second"),
-                 "train_peak_rss_mib": _time_file_rss(info.folder / "time.txt"), "digest": info.digest,
+                 "train_peak_rss_mib": _train_peak_mib(info.folder, record), "digest": info.digest,
                  "data_dir": info.data_dir}
         label, max_length = info.method, info.max_length
     else:
@@ -146,6 +146,19 @@ def load_subject(task_name: str | None = None, model: str | None = None, run: st
                  "trainable_percent": 0.0}
         label, max_length = "base", task.hyper.max_length
     return Subject(lm.to(device).eval(), load_tokenizer(ref), task, family, label, int(max_length), about)
+
+
+def _train_peak_mib(folder: Path, record: dict) -> float | None:
+    """The training run's peak memory in MiB: ``time.txt``'s peak RSS (GNU time around the training
+    process) when the run has one, else the runner's own ``peak_memory_bytes`` from ``metrics.json``
+    (the process's peak RSS at the end of the run on a CPU, CUDA's peak allocation on a GPU; a
+    ``reproduce`` process trains its runs in turn, so for all but its first run this is the peak of
+    the runs so far, an upper bound)."""
+    measured = _time_file_rss(folder / "time.txt")
+    if measured is not None:
+        return measured
+    peak = record.get("peak_memory_bytes")
+    return None if peak is None else float(peak) / 2**20
 
 
 def _time_file_rss(path: Path) -> float | None:

@@ -5,7 +5,8 @@ fine-tuning, LoRA, B-only ``\\hat B_0 A_rand``, A-only ``B_rand \\hat A_0``, any
 each cell is the mean (sample std) over the group's seeds (:mod:`asymlora.evaluation.stats`).
 A group with one seed shows its value and its bootstrap 95% interval instead. Beside ROUGE: the
 number of empty predictions (a model that ends its answer at once), the mean generated tokens and
-the costs (training samples/s and peak RSS, generation tokens/s and peak memory), means over seeds. Every evaluation of
+the costs (training samples/s and peak memory — see ``asymlora.evaluation.summarise._train_peak_mib`` —,
+generation tokens/s and peak memory), means over seeds. Every evaluation of
 a table must have scored the same split and examples; the table says how many.
 """
 
@@ -97,7 +98,7 @@ def markdown(documents: list[dict]) -> str:
     lines = [f"ROUGE F-measures ×100 (stemmed; Lsum on sentence-split text) on {first['task']} {first['split']}: "
              f"{whole} examples. Cells: mean (sample std) over seeds; one seed: value [bootstrap 95% interval].", "",
              "| row | trained params | seeds | " + " | ".join(ROUGE_TYPES) +
-             " | empty outputs | mean new tokens | train samples/s | train peak RSS MiB | gen tokens/s"
+             " | empty outputs | mean new tokens | train samples/s | train peak MiB | gen tokens/s"
              " | gen peak MiB |",
              "|" + "---|" * (len(ROUGE_TYPES) + 9)]
     for row in rows:
