@@ -185,12 +185,32 @@ def test_ood_command_scores_each_run_once_and_writes_the_table(runs, tmp_path, t
     assert line["gap"] == pytest.approx(line["in_domain_binary_accuracy"] - line["ood_accuracy"])
     assert line["in_domain_accuracy"] == json.loads((runs / "runs/tweets/b_only-r2-s0/metrics.json").read_text())[
         "metrics"]["accuracy"]
+    # 3 classes on the whole test split (neutral tweets included): plain argmax, by hand
+    all_texts, all_labels = ood.in_domain_test(trained.info)
+    assert line["in_domain_full_examples"] == len(all_labels) > len(labels) and set(all_labels.tolist()) == {0, 1, 2}
+    enc = trained.tokenizer(all_texts, truncation=True, max_length=trained.info.max_length, padding=True,
+                            return_tensors="pt")
+    with torch.inference_mode():
+        full = trained.model(**enc).logits
+    assert line["in_domain_full_accuracy"] == pytest.approx(100 * np.mean(full.argmax(-1).numpy() == all_labels))
+    assert table_of(out)[0]["in_domain_full_accuracy"]["mean"] == line["in_domain_full_accuracy"]
     table = json.loads((out / "ood.json").read_text())["rows"]
     assert [r["method"] for r in table] == ["b_only"] and table[0]["ood_accuracy"]["mean"] == line["ood_accuracy"]
     assert "neutral class ignored" in (out / "ood.md").read_text()
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0 and "1 run(s) already scored, 0 scored now" in again.output
     assert len((out / "ood.jsonl").read_text().splitlines()) == 1
+    # a line written before the whole-test-split accuracy existed is read, and its run scored again
+    old = {k: v for k, v in line.items() if not k.startswith("in_domain_full")}
+    (out / "ood.jsonl").write_text(json.dumps(old) + "\n")
+    assert ood.read_scores(out / "ood.jsonl")[0].in_domain_full_accuracy is None
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0 and "0 run(s) already scored, 1 scored now" in again.output
+    assert table_of(out)[0]["in_domain_full_accuracy"]["mean"] == pytest.approx(line["in_domain_full_accuracy"])
+
+
+def table_of(out):
+    return json.loads((out / "ood.json").read_text())["rows"]
 
 
 def test_summarise_gives_mean_and_std_over_seeds():

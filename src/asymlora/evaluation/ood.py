@@ -13,7 +13,9 @@ logits of the negative and the positive class, ignore the neutral one, predict t
 * gap = in-domain binary accuracy − out-of-domain accuracy (percentage points), so the gap
   compares like with like (two classes on both sides);
 * the run's 3-class in-domain accuracy is reported beside them, as ``metrics.json`` gives it
-  (its test split at the best validation step, possibly a seeded subsample: ``eval_limit``).
+  (its test split at the best validation step, possibly a seeded subsample: ``eval_limit``), and
+  on the WHOLE test split (argmax over the 3 logits, every tweet, the same forward pass as the
+  binary rule's): the number to report when training capped the test split with ``eval_limit``.
 
 Accuracies are percentages. :func:`summarise` gives mean (std) over seeds per (task, model,
 method, rank), the layout of the paper's out-of-distribution table.
@@ -22,7 +24,7 @@ method, rank), the layout of the paper's out-of-distribution table.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -45,47 +47,70 @@ def class_indices(task) -> tuple[int, int]:
     return names.index(NEGATIVE), names.index(POSITIVE)
 
 
-def predict_binary(model, tokenizer, texts, max_length: int, indices: tuple[int, int],
-                   batch_size: int = DEFAULT_BATCH_SIZE, device: str = "cpu") -> np.ndarray:
-    """``(n,)`` predictions in {0 negative, 1 positive} by the two-logit rule.
+def predict_logits(model, tokenizer, texts, max_length: int, batch_size: int = DEFAULT_BATCH_SIZE,
+                   device: str = "cpu") -> np.ndarray:
+    """``(n, classes)`` logits of ``texts``.
 
     Texts are batched in order of length (less padding), truncated to ``max_length`` tokens, and
-    the predictions returned in the original order.
+    the rows returned in the original order.
     """
     import torch
 
     texts = list(texts)
     order = np.argsort([len(t) for t in texts], kind="stable")
-    predictions = np.empty(len(texts), dtype=np.int64)
-    columns = list(indices)
+    rows: np.ndarray | None = None
     with torch.inference_mode():
         for start in range(0, len(texts), batch_size):
             idx = order[start:start + batch_size]
             enc = tokenizer([texts[i] for i in idx], truncation=True, max_length=max_length, padding=True,
                             return_tensors="pt").to(device)
-            logits = model(**enc).logits[:, columns]
-            predictions[idx] = logits.argmax(dim=-1).cpu().numpy()
-    return predictions
+            logits = model(**enc).logits.float().cpu().numpy()
+            if rows is None:
+                rows = np.empty((len(texts), logits.shape[1]), dtype=np.float32)
+            rows[idx] = logits
+    return rows if rows is not None else np.empty((0, 0), dtype=np.float32)
 
 
-def in_domain_binary(info: RunInfo) -> tuple[list[str], np.ndarray]:
-    """The negative and positive examples of the run's task's TEST split: (texts, labels 0/1)."""
+def binary_rule(logits: np.ndarray, indices: tuple[int, int]) -> np.ndarray:
+    """``(n,)`` predictions in {0 negative, 1 positive}: argmax over the two columns ``indices``."""
+    return np.asarray(logits)[:, list(indices)].argmax(axis=-1).astype(np.int64)
+
+
+def predict_binary(model, tokenizer, texts, max_length: int, indices: tuple[int, int],
+                   batch_size: int = DEFAULT_BATCH_SIZE, device: str = "cpu") -> np.ndarray:
+    """``(n,)`` predictions in {0 negative, 1 positive} by the two-logit rule."""
+    return binary_rule(predict_logits(model, tokenizer, texts, max_length, batch_size, device), indices)
+
+
+def in_domain_test(info: RunInfo) -> tuple[list[str], np.ndarray]:
+    """Every example of the run's task's TEST split: (texts, labels as the task's class indices)."""
     from asymlora.tasks import get_task
 
     task = get_task(info.task)
-    neg, pos = class_indices(task)
+    class_indices(task)
     if len(task.text_fields) != 1:
         raise ValueError(f"task {task.name!r} has {len(task.text_fields)} text fields; expected one")
     splits = task.load(info.data_dir, info.seed)
     if "test" not in splits:
         raise ValueError(f"task {task.name!r} has no labelled test split")
     test = splits["test"]
-    texts, labels = [], []
-    for text, label in zip(test[task.text_fields[0]], test["label"]):
-        if label in (neg, pos):
-            texts.append(text)
-            labels.append(0 if label == neg else 1)
-    return texts, np.asarray(labels, dtype=np.int64)
+    return list(test[task.text_fields[0]]), np.asarray(test["label"], dtype=np.int64)
+
+
+def binary_subset(labels: np.ndarray, indices: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """``(mask, binary labels)``: which examples are negative or positive, and their 0/1 labels."""
+    neg, pos = indices
+    mask = (labels == neg) | (labels == pos)
+    return mask, (labels[mask] == pos).astype(np.int64)
+
+
+def in_domain_binary(info: RunInfo) -> tuple[list[str], np.ndarray]:
+    """The negative and positive examples of the run's task's TEST split: (texts, labels 0/1)."""
+    from asymlora.tasks import get_task
+
+    texts, labels = in_domain_test(info)
+    mask, binary = binary_subset(labels, class_indices(get_task(info.task)))
+    return [t for t, keep in zip(texts, mask) if keep], binary
 
 
 @dataclass(frozen=True)
@@ -103,9 +128,14 @@ class OodScore(RunIdentity):
     ood_subset: int
     ood_source: str
     folder: str
+    in_domain_full_accuracy: float | None = None   # 3 classes, the whole test split (absent in older lines)
+    in_domain_full_examples: int | None = None
 
     def key(self) -> tuple[str, int, int]:
-        """What makes a score reusable: the run's ``metrics.json`` digest and the IMDB settings."""
+        """What makes a score reusable: the run's ``metrics.json`` digest and the IMDB settings (a
+        line written before the whole-test-split accuracy existed is not: its run is scored again)."""
+        if self.in_domain_full_accuracy is None:
+            return (self.digest, -1, -1)
         return (self.digest, self.ood_subset, self.ood_max_length)
 
     def to_dict(self) -> dict:
@@ -114,10 +144,11 @@ class OodScore(RunIdentity):
     @classmethod
     def from_dict(cls, data: dict) -> "OodScore":
         names = {f.name for f in fields(cls)}
-        missing = sorted(names - set(data))
+        required = {f.name for f in fields(cls) if f.default is MISSING}
+        missing = sorted(required - set(data))
         if missing:
             raise ValueError(f"not an ood record (missing {missing})")
-        return cls(**{k: data[k] for k in names})
+        return cls(**{k: data[k] for k in names if k in data})
 
 
 def accuracy(predictions: np.ndarray, labels) -> float:
@@ -136,16 +167,18 @@ def score(trained: TrainedModel, reviews, subset_size: int, max_length: int = DE
 
     info = trained.info
     indices = class_indices(get_task(info.task))
-    texts, labels = in_domain_binary(info)
-    in_binary = accuracy(predict_binary(trained.model, trained.tokenizer, texts, info.max_length, indices,
-                                        batch_size, device), labels)
+    texts, labels = in_domain_test(info)
+    logits = predict_logits(trained.model, trained.tokenizer, texts, info.max_length, batch_size, device)
+    mask, binary = binary_subset(labels, indices)
+    in_binary = accuracy(binary_rule(logits[mask], indices), binary)
+    in_full = accuracy(logits.argmax(axis=-1), labels)
     ood = accuracy(predict_binary(trained.model, trained.tokenizer, reviews.texts, max_length, indices,
                                   batch_size, device), reviews.labels)
     return OodScore(**info.identity(), in_domain_accuracy=info.metrics.get("accuracy"),
                     in_domain_binary_accuracy=in_binary, ood_accuracy=ood, gap=in_binary - ood,
-                    in_domain_examples=len(labels), ood_examples=len(reviews), in_domain_max_length=info.max_length,
+                    in_domain_examples=len(binary), ood_examples=len(reviews), in_domain_max_length=info.max_length,
                     ood_max_length=int(max_length), ood_subset=int(subset_size), ood_source=Path(reviews.source).name,
-                    folder=str(info.folder))
+                    folder=str(info.folder), in_domain_full_accuracy=in_full, in_domain_full_examples=len(labels))
 
 
 def read_scores(path: str | Path) -> list[OodScore]:
@@ -176,6 +209,7 @@ class OodRow:
     rank: int
     seeds: tuple[int, ...]
     in_domain: Stat
+    in_domain_full: Stat
     in_domain_binary: Stat
     ood: Stat
     gap: Stat
@@ -184,6 +218,7 @@ class OodRow:
         cell = lambda s: {"mean": s.mean, "std": s.std, "n": s.n, "values": list(s.values)}  # noqa: E731
         return {"task": self.task, "model": self.model, "method": self.method, "label": self.label,
                 "rank": self.rank, "seeds": list(self.seeds), "in_domain_accuracy": cell(self.in_domain),
+                "in_domain_full_accuracy": cell(self.in_domain_full),
                 "in_domain_binary_accuracy": cell(self.in_domain_binary), "ood_accuracy": cell(self.ood),
                 "gap": cell(self.gap)}
 
@@ -209,7 +244,8 @@ def summarise(scores: list[OodScore]) -> list[OodRow]:
                                                                      kv[0][3])):
         group.sort(key=lambda s: s.seed)
         rows.append(OodRow(task, model, method, group[0].label, rank, tuple(s.seed for s in group),
-                           stat(s.in_domain_accuracy for s in group), stat(s.in_domain_binary_accuracy for s in group),
+                           stat(s.in_domain_accuracy for s in group), stat(s.in_domain_full_accuracy for s in group),
+                           stat(s.in_domain_binary_accuracy for s in group),
                            stat(s.ood_accuracy for s in group), stat(s.gap for s in group)))
     return rows
 
@@ -222,10 +258,10 @@ def to_markdown(rows: list[OodRow], scores: list[OodScore]) -> str:
              f"In domain: the tweets test split. Out of domain: {domain or '—'}. Negative vs positive by the "
              "two class logits (the neutral class ignored). Gap = in-domain binary − out-of-domain accuracy. "
              "Mean (std) over seeds, accuracy in %.", "",
-             "| Task | Model | Method | r | Seeds | In-domain acc (3 classes) | In-domain acc (neg/pos) "
-             "| OOD acc | Gap |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| Task | Model | Method | r | Seeds | In-domain acc (3 classes, run's test) "
+             "| In-domain acc (3 classes, whole test split) | In-domain acc (neg/pos) | OOD acc | Gap |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r.task} | {r.model} | {r.label} | {r.rank or '—'} | {len(r.seeds)} | {r.in_domain.text()} "
-                     f"| {r.in_domain_binary.text()} | {r.ood.text()} | {r.gap.text()} |")
+                     f"| {r.in_domain_full.text()} | {r.in_domain_binary.text()} | {r.ood.text()} | {r.gap.text()} |")
     return "\n".join(lines) + "\n"
