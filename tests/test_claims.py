@@ -146,6 +146,30 @@ def test_claim_6_bench(tmp_path):
     assert few.verdict == NOT_MEASURED
 
 
+def write_throughput(path: Path, b_only: list[float], adalora: list[float] = (3.0, 3.1, 2.9)) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = [{"configuration": "peft_lora", "rank": 8, "samples_per_s": [5.0, 5.1, 4.9]},
+            {"configuration": "peft_adalora", "rank": 8, "samples_per_s": list(adalora)},
+            {"configuration": "asymlora_b_only", "rank": 8, "samples_per_s": b_only},
+            {"configuration": "asymlora_b_only", "rank": 16, "samples_per_s": [6.0, 6.1, 5.9]}]  # no rank-16 peer
+    path.write_text(json.dumps({"kind": "throughput", "rows": rows}))
+    return path
+
+
+def test_claim_6_throughput_tables(tmp_path):
+    faster = verdicts_of(write_throughput(tmp_path / "fast" / "throughput.json", [7.0, 7.2, 6.9]))[6]
+    assert faster.verdict == HOLDS and len(faster.evidence) == 2  # LoRA and AdaLoRA at r=8 only
+    assert "PEFT AdaLoRA r=8" in faster.evidence[1].what and "pooled std" in faster.evidence[1].numbers
+    # faster than AdaLoRA but not clearly faster than LoRA (within the repeats' spread): does not hold
+    close = verdicts_of(write_throughput(tmp_path / "close" / "throughput.json", [5.1, 4.8, 5.3]))[6]
+    assert close.verdict == FAILS and [e.passed for e in close.evidence] == [False, True]
+    one = verdicts_of(write_throughput(tmp_path / "one" / "throughput.json", [7.0], adalora=[3.0]))[6]
+    assert one.verdict == NOT_MEASURED and "fewer than 2 repeats" in one.evidence[1].numbers
+    # together with a bench.json, one failed test anywhere fails the claim
+    both = verdicts_of(write_bench(tmp_path / "b" / "bench.json", 0.7), tmp_path / "close" / "throughput.json")[6]
+    assert both.verdict == FAILS
+
+
 def test_nothing_measured_and_unknown_files(tmp_path):
     verdicts = verdicts_of(write_runs(tmp_path / "results.jsonl", {("lora", 8): [60, 61]}))
     assert [v.verdict for v in verdicts.values()] == [NOT_MEASURED] * 6

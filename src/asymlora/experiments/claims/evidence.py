@@ -12,6 +12,7 @@ given by name)         file counts once (its last line)
 ``similarity.json``    ``asymlora similarity`` (its ``summary`` rows); the training steps of its
                        runs come from a ``*results.jsonl`` in the same folder, if there is one
 ``bench.json``         ``asymlora bench`` (step times and saved activations per configuration)
+``throughput.json``    ``asymlora bench --rows`` (samples/s of (configuration, rank) rows over repeats)
 =====================  ======================================================================
 
 A folder is searched recursively for those names (other ``.jsonl`` files in a folder are not
@@ -28,7 +29,7 @@ from pathlib import Path
 from asymlora.evaluation.stats import Stat, stat
 
 FILE_KINDS = {"results.jsonl": "runs", "ood.jsonl": "ood", "theory.json": "theory",
-              "similarity.json": "similarity", "bench.json": "bench"}
+              "similarity.json": "similarity", "bench.json": "bench", "throughput.json": "throughput"}
 
 
 def shown(path: str | Path) -> str:
@@ -78,6 +79,7 @@ class Inputs:
     theory: tuple[tuple[str, dict], ...] = ()
     similarity: tuple[Study, ...] = ()
     bench: tuple[tuple[str, dict], ...] = ()
+    throughput: tuple[tuple[str, dict], ...] = ()
     files: tuple[str, ...] = field(default=())
 
 
@@ -177,7 +179,7 @@ def _whole(path: Path) -> list[tuple[str, dict]]:
 
 #: file kind -> reader(path) -> the items it adds to that field of :class:`Inputs`.
 READERS = {"runs": read_runs, "ood": read_ood, "theory": _whole,
-           "similarity": lambda path: [read_similarity(path)], "bench": _whole}
+           "similarity": lambda path: [read_similarity(path)], "bench": _whole, "throughput": _whole}
 
 
 def load_inputs(paths) -> Inputs:
