@@ -94,7 +94,8 @@ def markdown(documents: list[dict]) -> str:
     """The table (markdown) with a line saying what was scored."""
     rows = group(documents)
     first = documents[0]
-    whole = "the whole split" if first.get("whole_split") else f"the first {first['examples']} of {first['split_size']}"
+    whole = (f"all {first['examples']} (the whole split)" if first.get("whole_split")
+             else f"the first {first['examples']} of {first['split_size']}")
     lines = [f"ROUGE F-measures ×100 (stemmed; Lsum on sentence-split text) on {first['task']} {first['split']}: "
              f"{whole} examples. Cells: mean (sample std) over seeds; one seed: value [bootstrap 95% interval].", "",
              "| row | trained params | seeds | " + " | ".join(ROUGE_TYPES) +
