@@ -178,25 +178,31 @@ def _identity_as_json(config: TrainConfig) -> dict:
     return json.loads(json.dumps(identity(config), default=str))
 
 
-def stamp_identity(config: TrainConfig, out: Path) -> None:
-    """Record the run's identity in ``out/run_identity.json`` before training; on ``--resume`` refuse a
-    checkpoint stamped by a different run (resuming it would mix two runs' optimiser states), except
-    for a different length (:data:`RUN_LENGTH`: training a run on for longer is a resume)."""
+def check_resumable(config: TrainConfig, out: Path) -> None:
+    """On ``--resume``, refuse checkpoints stamped (``out/run_identity.json``) by a different run:
+    resuming them would mix two runs' optimiser states. A different length (:data:`RUN_LENGTH`:
+    training a run on for longer) is a resume. Reads only; called before any data is loaded."""
     import json
 
-    from asymlora.atomic import atomic_write_text
-
     stamp = out / IDENTITY_FILE
-    mine = _identity_as_json(config)
     if config.resume and stamp.is_file() and last_checkpoint(out / "checkpoints") is not None:
-        theirs = json.loads(stamp.read_text(encoding="utf-8"))
+        mine, theirs = _identity_as_json(config), json.loads(stamp.read_text(encoding="utf-8"))
         differ = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k) and k not in RUN_LENGTH)
         if differ:
             raise UserError(f"--resume: the checkpoints in {out / 'checkpoints'} belong to a different run "
                             f"(differs in {', '.join(differ)}); resume with the same settings, or start "
                             "without --resume in another --out")
+
+
+def stamp_identity(config: TrainConfig, out: Path) -> None:
+    """Record the run's identity in ``out/run_identity.json``, just before training starts (a run that
+    fails while loading its data or model leaves no stamp): the checkpoints it writes are its own."""
+    import json
+
+    from asymlora.atomic import atomic_write_text
+
     if env.is_main_process():
-        atomic_write_text(stamp, json.dumps(mine, indent=2) + "\n")
+        atomic_write_text(out / IDENTITY_FILE, json.dumps(_identity_as_json(config), indent=2) + "\n")
 
 
 @dataclass(frozen=True)
@@ -336,7 +342,7 @@ def train(config: TrainConfig, plan: Plan | None = None) -> dict:
     threads = env.set_threads(config.threads)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    stamp_identity(config, out)
+    check_resumable(config, out)
 
     set_seed(config.seed)
     with _sources_of(task, ref, config):
@@ -424,6 +430,7 @@ def train(config: TrainConfig, plan: Plan | None = None) -> dict:
         trainer.remove_callback(PrinterCallback)
 
     resume_from = last_checkpoint(out / "checkpoints") if config.resume else None
+    stamp_identity(config, out)
     restore_mask_state(model, resume_from)  # the dropout masks continue where the checkpoint left them
     best.restore(resume_from)  # the evaluations before the checkpoint still compete for the best
     train_started = time.perf_counter()
