@@ -156,6 +156,23 @@ def write_throughput(path: Path, b_only: list[float], adalora: list[float] = (3.
     return path
 
 
+def test_a_loss_is_compared_the_right_way_round(tmp_path):
+    """On a lower-is-better metric, B-only "beats" A-only when its loss is clearly LOWER."""
+    def write(folder, b_only, a_only):
+        path = tmp_path / folder / "results.jsonl"
+        path.parent.mkdir(parents=True)
+        lines = [{"run_id": f"t/{m}-r8-s{s}", "task": "t", "model": "m", "method": m, "rank": 8, "seed": s,
+                  "main_metric": "loss", "metrics": {"loss": v}}
+                 for m, values in (("b_only", b_only), ("a_only", a_only)) for s, v in enumerate(values)]
+        path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+        return path
+
+    lower = verdicts_of(write("lower", [1.0, 1.1, 1.0], [2.0, 2.1, 2.0]))[1]
+    assert lower.verdict == HOLDS and "lower is better" in lower.evidence[0].numbers
+    higher = verdicts_of(write("higher", [2.0, 2.1, 2.0], [1.0, 1.1, 1.0]))[1]
+    assert higher.verdict == FAILS
+
+
 def test_claim_6_throughput_tables(tmp_path):
     faster = verdicts_of(write_throughput(tmp_path / "fast" / "throughput.json", [7.0, 7.2, 6.9]))[6]
     assert faster.verdict == HOLDS and len(faster.evidence) == 2  # LoRA and AdaLoRA at r=8 only

@@ -91,8 +91,18 @@ def near(x: Stat, y: Stat) -> tuple[bool, str]:
                             f"pooled std {pooled_std(x, y):.2f}) = {margin:.2f}")
 
 
+def _oriented(s: Stat, higher_is_better: bool) -> Stat:
+    """``s`` as a score where higher is better (a loss is negated: its std is unchanged)."""
+    if higher_is_better or s.mean is None:
+        return s
+    return Stat(-s.mean, s.std, tuple(-v for v in s.values))
+
+
 def compare(groups: Iterable[Scores], x_method: str, y_method: str, test: Test) -> list[Evidence]:
-    """``test(x, y)`` for every group and rank that has both methods."""
+    """``test(x, y)`` for every group and rank that has both methods; on a metric where lower is
+    better (a loss) the test sees both sides negated, so "above" always means "better"."""
+    from asymlora.tasks.families.base import greater_is_better
+
     out = []
     for g in groups:
         for rank in g.ranks(x_method):
@@ -104,7 +114,10 @@ def compare(groups: Iterable[Scores], x_method: str, y_method: str, test: Test) 
             if x.n < MIN_SEEDS or y.n < MIN_SEEDS:
                 out.append(Evidence(what, numbers + f": fewer than {MIN_SEEDS} seeds, not tested", g.source, None))
                 continue
-            passed, detail = test(x, y)
+            higher = greater_is_better(g.metric)
+            passed, detail = test(_oriented(x, higher), _oriented(y, higher))
+            if not higher:
+                detail += " (lower is better: compared negated)"
             out.append(Evidence(what, f"{numbers}; {detail}", g.source, passed))
     return out
 
