@@ -108,24 +108,30 @@ def run_throughput(options, rows: list[Row], repeats: int,
         "workload": {**options.workload_kwargs(), "description": workload.description, "alpha": options.alpha,
                      "dropout": options.dropout, "threads": options.threads, "steps": options.steps,
                      "warmup": options.warmup, "repeats": repeats},
-        "rows": [_row_entry(row, [times[row] for times in per_repeat], [times[rows[0]] for times in per_repeat],
-                            options.batch, trainable[row]) for row in rows],
+        "rows": _row_entries(rows, per_repeat, options.batch, trainable),
         "reference": rows[0].label,
         "environment": {**env, "load_average_end": list(os.getloadavg())},
         "seconds": time.time() - started,
     }
 
 
-def _row_entry(row: Row, times: list[list[float]], reference: list[list[float]], batch: int, params: int) -> dict:
-    """Per-row figures over the repeats (``times[k]``: the timed steps of repeat k)."""
-    rates = [batch / summarise(t)["step_time_median_s"] for t in times]
-    ratios = [rate / (batch / summarise(r)["step_time_median_s"]) for rate, r in zip(rates, reference)]
-    spread = (lambda xs: statistics.stdev(xs) if len(xs) > 1 else 0.0)
-    return {"configuration": row.configuration, "rank": row.rank, "label": row.label, "trainable_params": params,
-            "samples_per_s": rates, "samples_per_s_mean": statistics.fmean(rates), "samples_per_s_std": spread(rates),
-            "step_time_median_s": [summarise(t)["step_time_median_s"] for t in times],
-            "ratio_to_reference": ratios, "ratio_mean": statistics.fmean(ratios), "ratio_std": spread(ratios),
-            "step_times_s": times}
+def _row_entries(rows: list[Row], per_repeat: list[dict[Row, list[float]]], batch: int,
+                 trainable: dict[Row, int]) -> list[dict]:
+    """Per-row figures over the repeats (``per_repeat[k][row]``: that row's timed steps in repeat k);
+    ratios are to the first row, repeat by repeat."""
+    spread = (lambda xs: statistics.stdev(xs) if len(xs) > 1 else 0.0)  # noqa: E731
+    medians = {row: [summarise(times[row])["step_time_median_s"] for times in per_repeat] for row in rows}
+    rates = {row: [batch / m for m in medians[row]] for row in rows}
+    entries = []
+    for row in rows:
+        ratios = [rate / reference for rate, reference in zip(rates[row], rates[rows[0]])]
+        entries.append({"configuration": row.configuration, "rank": row.rank, "label": row.label,
+                        "trainable_params": trainable[row], "samples_per_s": rates[row],
+                        "samples_per_s_mean": statistics.fmean(rates[row]), "samples_per_s_std": spread(rates[row]),
+                        "step_time_median_s": medians[row], "ratio_to_reference": ratios,
+                        "ratio_mean": statistics.fmean(ratios), "ratio_std": spread(ratios),
+                        "step_times_s": [times[row] for times in per_repeat]})
+    return entries
 
 
 def throughput_markdown(document: dict) -> str:

@@ -23,9 +23,9 @@ def register(app: typer.Typer) -> None:
         from asymlora.experiments.curves import load_curves, write_curves
 
         with user_input():
-            load_curves(sources, metric)  # every source readable and holding the metric, before writing
+            loaded = load_curves(sources, metric)  # every source readable and holding the metric, before writing
         folder = out_dir(out, "curves")
         command = "asymlora curves " + " ".join(shlex.quote(a) for a in sys.argv[2:])
-        written = write_curves(sources, folder, metric, tolerance, command)
+        written = write_curves(loaded, folder, metric, tolerance, command)
         print(written["markdown"])
         print(f"wrote {', '.join(written['files'])}")

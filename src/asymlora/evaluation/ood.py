@@ -104,15 +104,6 @@ def binary_subset(labels: np.ndarray, indices: tuple[int, int]) -> tuple[np.ndar
     return mask, (labels[mask] == pos).astype(np.int64)
 
 
-def in_domain_binary(info: RunInfo) -> tuple[list[str], np.ndarray]:
-    """The negative and positive examples of the run's task's TEST split: (texts, labels 0/1)."""
-    from asymlora.tasks import get_task
-
-    texts, labels = in_domain_test(info)
-    mask, binary = binary_subset(labels, class_indices(get_task(info.task)))
-    return [t for t, keep in zip(texts, mask) if keep], binary
-
-
 @dataclass(frozen=True)
 class OodScore(RunIdentity):
     """One run scored in and out of distribution (one line of ``ood.jsonl``; accuracies in %)."""

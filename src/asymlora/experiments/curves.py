@@ -145,12 +145,13 @@ def markdown(summaries: list[GroupSummary], metric: str, tolerance: float) -> st
     return "\n".join(lines) + "\n"
 
 
-def write_curves(sources: list[str | Path], out: str | Path, metric: str = "accuracy", tolerance: float = 0.5,
+def write_curves(curves: list[Curve], out: str | Path, metric: str = "accuracy", tolerance: float = 0.5,
                  command: str | None = None) -> dict:
-    """Load, summarise and write ``curves.json``, ``curves.md`` and ``curves.png`` into ``out``."""
+    """Summarise ``curves`` (:func:`load_curves`) and write ``curves.json``, ``curves.md`` and
+    ``curves.png`` into ``out``."""
     from asymlora.analysis.plots import validation_curves
 
-    summaries = summarise(load_curves(sources, metric), tolerance)
+    summaries = summarise(curves, tolerance)
     out = Path(out)
     text = markdown(summaries, metric, tolerance) + (f"\nCommand: `{command}`\n" if command else "")
     document = {"metric": metric, "tolerance": tolerance, "command": command, "groups": [asdict(s) for s in summaries]}

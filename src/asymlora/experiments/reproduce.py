@@ -17,6 +17,7 @@ rank 0 appends to the results file.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 import traceback
@@ -27,8 +28,7 @@ from asymlora.experiments.spec import Spec
 from asymlora.experiments.store import append_result, done_keys, fingerprint
 
 
-def train_config(spec: Spec, run: Run, out: Path, max_steps: int | None = None, progress: bool = True,
-                 resume: bool = False):
+def train_config(spec: Spec, run: Run, out: Path, max_steps: int | None = None, progress: bool = True):
     from asymlora.training import TrainConfig
 
     options = {k: v for k, v in spec.overrides.items() if v is not None}
@@ -36,7 +36,7 @@ def train_config(spec: Spec, run: Run, out: Path, max_steps: int | None = None, 
         options["max_steps"] = int(max_steps)
     return TrainConfig(task=run.task, model=spec.model, method=run.method, rank=max(run.rank, 1), seed=run.seed,
                        adapter_seed=run.adapter_seed, out=str(out / "runs" / run.run_id), data_dir=spec.data_dir,
-                       progress=progress, resume=resume, **options)
+                       progress=progress, **options)
 
 
 def prepare_run_folder(config, main_process: bool = True) -> str | None:
@@ -45,7 +45,7 @@ def prepare_run_folder(config, main_process: bool = True) -> str | None:
     process of a distributed grid reaches the same answer: removal happens only when none matches."""
     import shutil
 
-    from asymlora.training.runner import last_checkpoint, checkpoint_matches
+    from asymlora.training.runner import checkpoint_matches, last_checkpoint
 
     folder = Path(config.out)
     if checkpoint_matches(config, folder):
@@ -106,7 +106,7 @@ def reproduce(spec: Spec, out: str | Path, seeds: list[int] | None = None, part=
         config = train_config(spec, run, out, max_steps, progress)
         resume_from = prepare_run_folder(config, env.is_main_process())
         if resume_from is not None:
-            config = train_config(spec, run, out, max_steps, progress, resume=True)
+            config = dataclasses.replace(config, resume=True)
         echo(f"[{number}/{len(todo)}] {run.run_id} (model {spec.model})"
              + (f", resuming from {resume_from}" if resume_from else ""))
         try:

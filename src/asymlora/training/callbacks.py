@@ -18,7 +18,9 @@
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 
 import torch
 from transformers import TrainerCallback
@@ -72,6 +74,13 @@ class ThroughputCallback(TrainerCallback):
         return self.samples / self.step_seconds if self.step_seconds > 0 else None
 
 
+def _checkpoint_folder(args, state) -> Path | None:
+    """The Trainer checkpoint folder this ``on_save`` belongs to, on the main process only (None
+    elsewhere, or if the Trainer did not write it)."""
+    folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+    return folder if folder.is_dir() and state.is_world_process_zero else None
+
+
 BEST_STATE_JSON = "asymlora_best.json"
 BEST_STATE_TENSORS = "asymlora_best.safetensors"
 
@@ -113,38 +122,29 @@ class BestEvalCallback(TrainerCallback):
     def on_save(self, args, state, control, **kwargs):
         """Write the history and the best snapshot into the checkpoint (before the mask-state file,
         which marks the checkpoint complete: this callback runs first)."""
-        import json
-        from pathlib import Path
+        from asymlora.atomic import atomic_write_text
+        from asymlora.training.checkpoints import save_tensors
 
-        from asymlora.atomic import atomic_write_bytes, atomic_write_text
-
-        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-        if not folder.is_dir() or not state.is_world_process_zero:
+        folder = _checkpoint_folder(args, state)
+        if folder is None:
             return control
         if self.best_state is not None:
-            from safetensors.torch import save
-
-            atomic_write_bytes(folder / BEST_STATE_TENSORS,
-                               save({n: t.contiguous() for n, t in self.best_state.items()}))
+            save_tensors(folder / BEST_STATE_TENSORS, self.best_state)
         best_index = next((i for i, h in enumerate(self.history) if h is self.best), None)
-        atomic_write_text(folder / BEST_STATE_JSON, json.dumps({"history": self.history, "best": best_index}, default=float) + "\n")
+        atomic_write_text(folder / BEST_STATE_JSON,
+                          json.dumps({"history": self.history, "best": best_index}, default=float) + "\n")
         return control
 
     def restore(self, checkpoint: str | None) -> bool:
         """Load the history and best snapshot saved in ``checkpoint`` (if any); True if restored."""
-        import json
-        from pathlib import Path
+        from asymlora.training.checkpoints import load_tensors
 
         if checkpoint is None or not (Path(checkpoint) / BEST_STATE_JSON).is_file():
             return False
         saved = json.loads((Path(checkpoint) / BEST_STATE_JSON).read_text(encoding="utf-8"))
         self.history = saved["history"]
         self.best = None if saved["best"] is None else self.history[saved["best"]]
-        self.best_state = None
-        if self.best is not None:
-            from safetensors.torch import load_file
-
-            self.best_state = load_file(str(Path(checkpoint) / BEST_STATE_TENSORS))
+        self.best_state = None if self.best is None else load_tensors(Path(checkpoint) / BEST_STATE_TENSORS)
         return True
 
     def restore_best(self) -> bool:
@@ -173,16 +173,13 @@ class MaskStateCallback(TrainerCallback):
         self.model = model
 
     def on_save(self, args, state, control, **kwargs):
-        import json
-        from pathlib import Path
-
         from asymlora.atomic import atomic_write_text
 
         modules = _adapted(self.model)
-        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        folder = _checkpoint_folder(args, state)
         # written last, atomically, for every run (``{}`` without adapters): it also marks the
         # checkpoint as complete (see asymlora.training.runner.last_checkpoint)
-        if folder.is_dir() and state.is_world_process_zero:
+        if folder is not None:
             atomic_write_text(folder / MASK_STATE_FILE,
                               json.dumps({name: m.mask_state() for name, m in modules.items()}) + "\n")
         return control
@@ -190,9 +187,6 @@ class MaskStateCallback(TrainerCallback):
 
 def restore_mask_state(model, checkpoint: str | None) -> bool:
     """Load the mask-stream positions saved in ``checkpoint`` (if any); True if restored."""
-    import json
-    from pathlib import Path
-
     if checkpoint is None or not (Path(checkpoint) / MASK_STATE_FILE).is_file():
         return False
     saved = json.loads((Path(checkpoint) / MASK_STATE_FILE).read_text(encoding="utf-8"))

@@ -34,13 +34,13 @@ OPTIMIZER_TENSORS = "optimizer.safetensors"
 OPTIMIZER_JSON = "optimizer.json"
 
 
-def _save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+def save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
     from safetensors.torch import save
 
     atomic_write_bytes(path, save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}))
 
 
-def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
+def load_tensors(path: Path) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
     return load_file(str(path))
@@ -54,14 +54,14 @@ def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 def save_trainable(model: torch.nn.Module, folder: str | os.PathLike) -> Path:
     """Write the trainable parameters to ``folder/trainable.safetensors``."""
     path = Path(folder) / TRAINABLE_FILE
-    _save_tensors(path, trainable_state(model))
+    save_tensors(path, trainable_state(model))
     return path
 
 
 def load_trainable(model: torch.nn.Module, folder: str | os.PathLike) -> None:
     """Copy ``folder/trainable.safetensors`` into the model's trainable parameters (same names, shapes)."""
     path = Path(folder) / TRAINABLE_FILE
-    saved = _load_tensors(path)
+    saved = load_tensors(path)
     params = trainable_state(model)
     if set(saved) != set(params):
         missing, extra = sorted(set(params) - set(saved)), sorted(set(saved) - set(params))
@@ -85,7 +85,7 @@ def save_optimizer(optimizer, scheduler, folder: str | os.PathLike) -> None:
                 tensors[f"state.{index}.{name}"] = value
             else:
                 scalars.setdefault(str(index), {})[name] = value
-    _save_tensors(Path(folder) / OPTIMIZER_TENSORS, tensors)
+    save_tensors(Path(folder) / OPTIMIZER_TENSORS, tensors)
     document = {"param_groups": state["param_groups"], "scalars": scalars,
                 "scheduler": scheduler.state_dict() if scheduler is not None else None}
     atomic_write_text(Path(folder) / OPTIMIZER_JSON, json.dumps(document, default=_jsonable) + "\n")
@@ -104,7 +104,7 @@ def load_optimizer(optimizer, scheduler, folder: str | os.PathLike) -> bool:
         return False
     document = json.loads((folder / OPTIMIZER_JSON).read_text(encoding="utf-8"))
     state: dict[int, dict[str, Any]] = {}
-    for key, value in _load_tensors(folder / OPTIMIZER_TENSORS).items():
+    for key, value in load_tensors(folder / OPTIMIZER_TENSORS).items():
         _, index, name = key.split(".", 2)
         state.setdefault(int(index), {})[name] = value
     for index, entry in document["scalars"].items():
@@ -131,7 +131,7 @@ def save_rng(folder: str | os.PathLike, process_index: int | None = None) -> Non
     document = {"python": [python_version, list(python_state), python_gauss],
                 "numpy": {"kind": kind, "position": int(position), "has_gauss": int(has_gauss), "cached": float(cached)}}
     name = _rng_name(process_index)
-    _save_tensors(Path(folder) / f"{name}.safetensors", tensors)
+    save_tensors(Path(folder) / f"{name}.safetensors", tensors)
     atomic_write_text(Path(folder) / f"{name}.json", json.dumps(document) + "\n")
 
 
@@ -142,7 +142,7 @@ def load_rng(folder: str | os.PathLike, process_index: int | None = None) -> boo
     if not (folder / f"{name}.json").is_file():
         return False
     document = json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
-    tensors = _load_tensors(folder / f"{name}.safetensors")
+    tensors = load_tensors(folder / f"{name}.safetensors")
     version, state, gauss = document["python"]
     random.setstate((version, tuple(state), gauss))
     n = document["numpy"]

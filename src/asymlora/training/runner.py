@@ -160,15 +160,22 @@ IDENTITY_FILE = "run_identity.json"
 RUN_LENGTH = ("max_steps", "epochs")
 
 
-def checkpoint_matches(config: TrainConfig, out: Path) -> bool:
-    """True when ``out`` holds a complete checkpoint written by a run of this config's identity
-    (``out/run_identity.json``, stamped when the run started): a run that can be resumed."""
+def stamp_differences(config: TrainConfig, out: Path) -> list[str] | None:
+    """The identity fields in which the run stamped in ``out/run_identity.json`` differs from
+    ``config`` (``[]``: the same run), or None when ``out`` holds no stamp or no complete checkpoint."""
     import json
 
     stamp = Path(out) / IDENTITY_FILE
     if not stamp.is_file() or last_checkpoint(Path(out) / "checkpoints") is None:
-        return False
-    return json.loads(stamp.read_text(encoding="utf-8")) == _identity_as_json(config)
+        return None
+    mine, theirs = _identity_as_json(config), json.loads(stamp.read_text(encoding="utf-8"))
+    return sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+
+
+def checkpoint_matches(config: TrainConfig, out: Path) -> bool:
+    """True when ``out`` holds a complete checkpoint written by a run of exactly this config's identity
+    (``out/run_identity.json``, stamped as that run's training started): a run that can be resumed."""
+    return stamp_differences(config, out) == []
 
 
 def _identity_as_json(config: TrainConfig) -> dict:
@@ -182,16 +189,11 @@ def check_resumable(config: TrainConfig, out: Path) -> None:
     """On ``--resume``, refuse checkpoints stamped (``out/run_identity.json``) by a different run:
     resuming them would mix two runs' optimiser states. A different length (:data:`RUN_LENGTH`:
     training a run on for longer) is a resume. Reads only; called before any data is loaded."""
-    import json
-
-    stamp = out / IDENTITY_FILE
-    if config.resume and stamp.is_file() and last_checkpoint(out / "checkpoints") is not None:
-        mine, theirs = _identity_as_json(config), json.loads(stamp.read_text(encoding="utf-8"))
-        differ = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k) and k not in RUN_LENGTH)
-        if differ:
-            raise UserError(f"--resume: the checkpoints in {out / 'checkpoints'} belong to a different run "
-                            f"(differs in {', '.join(differ)}); resume with the same settings, or start "
-                            "without --resume in another --out")
+    differ = [k for k in (stamp_differences(config, out) or []) if k not in RUN_LENGTH] if config.resume else []
+    if differ:
+        raise UserError(f"--resume: the checkpoints in {out / 'checkpoints'} belong to a different run "
+                        f"(differs in {', '.join(differ)}); resume with the same settings, or start "
+                        "without --resume in another --out")
 
 
 def stamp_identity(config: TrainConfig, out: Path) -> None:
