@@ -224,3 +224,29 @@ def test_summarise_gives_mean_and_std_over_seeds():
     assert [r.method for r in rows] == ["lora", "b_only"]  # the method registry's order
     assert rows[0].ood.mean == pytest.approx(69.0) and rows[0].ood.std == pytest.approx(1.0)
     assert rows[0].gap.mean == pytest.approx(12.0) and rows[0].seeds == (0, 1, 2)
+
+
+def test_report_only_rewrites_the_tables_from_merged_lines_and_rejects_bad_use(tmp_path):
+    from asymlora.cli import app
+    from asymlora.errors import UserError
+    from typer.testing import CliRunner
+
+    base = dict(task="tweets", model="m", label="L", kind="adapter", rank=8, digest="d", in_domain_accuracy=60.0,
+                in_domain_examples=10, ood_examples=10, in_domain_max_length=48, ood_max_length=256, ood_subset=10,
+                ood_source="x.csv", folder="f")
+    out = tmp_path / "ood"
+    out.mkdir()
+    lines = [ood.OodScore(run_id=f"tweets/b_only-r8-s{s}", method="b_only", seed=s, in_domain_binary_accuracy=80.0,
+                          ood_accuracy=60.0 + 2 * s, gap=20.0 - 2 * s, **base).to_dict() for s in (0, 1)]
+    (out / "ood.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    result = CliRunner().invoke(app, ["ood", "--report-only", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    (row,) = table_of(out)
+    assert row["seeds"] == [0, 1] and row["ood_accuracy"]["mean"] == pytest.approx(61.0)
+    assert "| 2 |" in (out / "ood.md").read_text()
+    for args, message in ((["ood", "--report-only", "--out", str(tmp_path / "none")], "no scores to report"),
+                          (["ood", "runs", "--report-only", "--out", str(out)], "drop the SOURCE"),
+                          (["ood", "--out", str(out)], "give a SOURCE")):
+        bad = CliRunner().invoke(app, args)  # the CLI's entry point turns this error into one line and exit 2
+        assert isinstance(bad.exception, UserError) and message in str(bad.exception), bad.output
+    assert not (tmp_path / "none").exists()

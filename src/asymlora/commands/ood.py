@@ -5,7 +5,8 @@ loaded back, scored on the fixed IMDB evaluation subset and on the tweets test s
 two-logit rule (:mod:`asymlora.evaluation.ood`), and appended as one line to ``DIR/ood.jsonl``.
 A run already scored there with the same ``metrics.json`` and the same IMDB settings is skipped.
 Then ``DIR/ood.md`` and ``DIR/ood.json`` are rewritten from every line: mean (std) over seeds per
-method of in-domain accuracy, out-of-domain accuracy and the gap.
+method of in-domain accuracy, out-of-domain accuracy and the gap. ``--report-only`` (no SOURCE) only
+rewrites them, e.g. after the lines of several scoring processes were merged into one ``ood.jsonl``.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ def _run_folders(source: str) -> list[Path]:
 def register(app: typer.Typer) -> None:
     @app.command("ood")
     def ood(
-        source: str = typer.Argument(..., help="a run folder, a folder of runs, or a results.jsonl"),
+        source: str = typer.Argument(None, help="a run folder, a folder of runs, or a results.jsonl "
+                                                "(none with --report-only)"),
         out: str = typer.Option(None, "--out", help="output folder (default runs/ood)"),
         limit: int = typer.Option(5000, "--limit", help="IMDB reviews to score (fixed stratified subset; 0 = all)"),
         max_length: int = typer.Option(256, "--max-length", help="reviews are cut to this many tokens"),
@@ -38,11 +40,13 @@ def register(app: typer.Typer) -> None:
         data_dir: str = typer.Option(None, "--data-dir", help="the IMDB CSV or its folder (default: the cache)"),
         device: str = typer.Option(None, "--device", help="cpu or cuda (default: cuda when available)"),
         threads: int = typer.Option(None, "--threads", help="CPU threads (default: the cores available)"),
+        report_only: bool = typer.Option(False, "--report-only",
+                                         help="score nothing: rewrite OUT/ood.md and ood.json from OUT/ood.jsonl"),
     ) -> None:
         """Score tweet-trained runs out of distribution (IMDB) and in distribution by the same rule."""
         import torch
 
-        from asymlora.evaluation.ood import read_scores, score, summarise, to_markdown
+        from asymlora.evaluation.ood import read_scores, score
         from asymlora.evaluation.trained import load_trained, read_run
         from asymlora.experiments.store import append_result
         from asymlora.tasks import get_task, imdb
@@ -50,10 +54,20 @@ def register(app: typer.Typer) -> None:
 
         if max_length < 4 or batch_size < 1:
             raise UserError(f"--max-length must be >= 4 and --batch-size >= 1 (got {max_length}, {batch_size})")
-        set_threads(threads)
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        if report_only:
+            if source is not None:
+                raise UserError(f"--report-only scores nothing: drop the SOURCE {source!r}")
+            jsonl = Path(out or "runs/ood") / "ood.jsonl"
+            if not jsonl.is_file():
+                raise UserError(f"{jsonl}: no scores to report (--report-only rewrites the tables of this file)")
+            _write_reports(jsonl.parent, jsonl, str(jsonl))
+            return
+        if source is None:
+            raise UserError("give a SOURCE (a run folder, a folder of runs, or a results.jsonl), or --report-only")
         folder = out_dir(out, "ood")
         jsonl = folder / "ood.jsonl"
+        set_threads(threads)
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         infos = []
         for run in _run_folders(source):
             info = read_run(run)
@@ -74,10 +88,17 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"{info.run_id}: in-domain (neg/pos) {result.in_domain_binary_accuracy:.2f}, "
                            f"IMDB {result.ood_accuracy:.2f}, gap {result.gap:.2f}")
         typer.echo(f"{len(infos) - len(todo)} run(s) already scored, {len(todo)} scored now")
-        scores = read_scores(jsonl)
-        rows = summarise(scores)
-        write_json(folder / "ood.json", {"rows": [r.to_dict() for r in rows], "source": str(source)})
-        report = to_markdown(rows, scores)
-        atomic_write_text(folder / "ood.md", report)
-        typer.echo(report)
-        typer.echo(f"wrote {jsonl}, {folder / 'ood.md'}, {folder / 'ood.json'}")
+        _write_reports(folder, jsonl, str(source))
+
+
+def _write_reports(folder: Path, jsonl: Path, source: str) -> None:
+    """Rewrite ``folder/ood.md`` and ``folder/ood.json`` from every line of ``jsonl``."""
+    from asymlora.evaluation.ood import read_scores, summarise, to_markdown
+
+    scores = read_scores(jsonl)
+    rows = summarise(scores)
+    write_json(folder / "ood.json", {"rows": [r.to_dict() for r in rows], "source": source})
+    report = to_markdown(rows, scores)
+    atomic_write_text(folder / "ood.md", report)
+    typer.echo(report)
+    typer.echo(f"wrote {folder / 'ood.md'}, {folder / 'ood.json'} from {jsonl}")
