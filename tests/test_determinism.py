@@ -57,3 +57,19 @@ def test_the_tensor_file_bytes_do_not_depend_on_the_metadata_order(tmp_path):
     path.write_bytes(data)
     with safe_open(str(path), "pt") as opened:
         assert opened.metadata() == metadata
+
+
+def test_the_evaluation_schedule_does_not_change_the_training_trajectory(tmp_path, capsys):
+    """Evaluating draws nothing from the training's random streams: a run evaluated every 2 steps and
+    the same run evaluated only at its last step train alike (hidden dropout, adapter dropout, data
+    order), so their last evaluations and training losses are equal to the bit."""
+    often, _, _ = _train(tmp_path, capsys, "often", 0)  # ARGS: --eval-steps 2 of --max-steps 4
+    out = tmp_path / "once"
+    args = [*ARGS, "--seed", "0", "--out", str(out)]
+    args[args.index("--eval-steps") + 1] = "4"
+    code, _, err = run_cli(args, capsys)
+    assert code == 0, err
+    once = json.loads((out / "metrics.json").read_text())
+    assert [h["step"] for h in often["history"]] == [2, 4] and [h["step"] for h in once["history"]] == [4]
+    assert once["history"][-1]["metrics"] == often["history"][-1]["metrics"]
+    assert once["train_loss"] == often["train_loss"]

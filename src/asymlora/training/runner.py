@@ -100,6 +100,13 @@ def _make_trainer_class(family, options):
             if not family.token_level_loss:
                 self.model_accepts_loss_kwargs = False
 
+        def evaluate(self, *args, **kwargs):
+            # An evaluation must not move the training's random streams: iterating a DataLoader draws
+            # its base seed from the global torch generator, which would shift every later dropout
+            # mask and make the trajectory depend on how often the run evaluates.
+            with torch.random.fork_rng(devices=[]):
+                return super().evaluate(*args, **kwargs)
+
         def training_step(self, model, inputs, num_items_in_batch=None):
             if self.throughput is not None:
                 self.throughput.samples += family.batch_examples(inputs) * env.world_size()
