@@ -59,7 +59,8 @@ def register(app: typer.Typer) -> None:
                 raise UserError(f"--report-only scores nothing: drop the SOURCE {source!r}")
             jsonl = Path(out or "runs/ood") / "ood.jsonl"
             if not jsonl.is_file():
-                raise UserError(f"{jsonl}: no scores to report (--report-only rewrites the tables of this file)")
+                raise UserError(f"{jsonl}: no scores to report; score runs first (asymlora ood RUNS --out "
+                                f"{jsonl.parent}), --report-only only rewrites their tables")
             _write_reports(jsonl.parent, jsonl, str(jsonl))
             return
         if source is None:

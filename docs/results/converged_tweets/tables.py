@@ -1,0 +1,61 @@
+"""Print the README's converged-tweets tables from this folder's committed files (no rounding by hand).
+
+    python docs/results/converged_tweets/tables.py > docs/results/converged_tweets/tables.md
+
+Reads ``report/report.json`` (``asymlora report``: test accuracy and macro-F1 on the 1,000-tweet test
+subset at the best validation check) and ``ood/ood.json`` (``asymlora ood``: 3-class accuracy on the
+whole test split, IMDB accuracy by the two-logit rule, gap), both written by ``collect.sh``.
+Cells are mean (sample std) over seeds; ``–`` where a method has one seed or was not scored.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+NAMES = {"lora": "LoRA", "b_only": "B-only", "a_only": "A-only", "linear_probe": "linear probe",
+         "b_only_banded": "B-only, A banded", "b_only_dep_rows": "B-only, A dependent rows",
+         "b_only_dep_cols": "B-only, A dependent columns"}
+
+
+def cell(stat: dict | None) -> str:
+    if not stat:
+        return "–"
+    if stat.get("std") is None:
+        return f"{stat['mean']:.2f}"
+    return f"{stat['mean']:.2f} ({stat['std']:.2f})"
+
+
+def name(method: str, rank: int) -> str:
+    return NAMES.get(method, method) + (f" r={rank}" if rank else "")
+
+
+def main() -> None:
+    report = json.loads((HERE / "report" / "report.json").read_text())
+    ood = {(r["method"], r["rank"]): r for r in json.loads((HERE / "ood" / "ood.json").read_text())["rows"]}
+    core = [r for r in report["rows"] if not r["method"].startswith("b_only_")]
+    print("| method | trainable params | seeds | test acc (1,000-tweet subset) | macro-F1 (subset) "
+          "| test acc (whole test split) | IMDB acc (neg/pos) | in-domain neg/pos acc | gap |")
+    print("|---|---:|---|---|---|---|---|---|---|")
+    for row in core:
+        cells = row["cells"]["tweets"]
+        o = ood.get((row["method"], row["rank"]), {})
+        scored = f" ({len(o['seeds'])} scored)" if o and len(o["seeds"]) != len(row["seeds"]["tweets"]) else ""
+        print(f"| {name(row['method'], row['rank'])} | {int(row['trainable_params']):,} | "
+              f"{len(row['seeds']['tweets'])}{scored} | {cell(cells['accuracy'])} | {cell(cells['macro_f1'])} | "
+              f"{cell(o.get('in_domain_full_accuracy'))} | {cell(o.get('ood_accuracy'))} | "
+              f"{cell(o.get('in_domain_binary_accuracy'))} | {cell(o.get('gap'))} |")
+    print()
+    print("| frozen A (rebuttal Table 1.e) | seeds | test acc (1,000-tweet subset) | macro-F1 (subset) |")
+    print("|---|---|---|---|")
+    for row in report["rows"]:
+        if row["method"] in ("lora", "b_only", "b_only_banded", "b_only_dep_rows", "b_only_dep_cols") \
+                and row["rank"] == 8:
+            cells = row["cells"]["tweets"]
+            print(f"| {name(row['method'], row['rank'])} | {len(row['seeds']['tweets'])} | "
+                  f"{cell(cells['accuracy'])} | {cell(cells['macro_f1'])} |")
+
+
+if __name__ == "__main__":
+    main()
