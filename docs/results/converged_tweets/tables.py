@@ -46,6 +46,10 @@ def main() -> None:
               f"{len(row['seeds']['tweets'])}{scored} | {cell(cells['accuracy'])} | {cell(cells['macro_f1'])} | "
               f"{cell(o.get('in_domain_full_accuracy'))} | {cell(o.get('ood_accuracy'))} | "
               f"{cell(o.get('in_domain_binary_accuracy'))} | {cell(o.get('gap'))} |")
+    full = {m: ood[(m, 8)]["in_domain_full_accuracy"]["mean"] for m in ("lora", "b_only", "a_only") if (m, 8) in ood}
+    if len(full) == 3:
+        print(f"\nWhole test split, differences of the means: LoRA − B-only {full['lora'] - full['b_only']:.2f}, "
+              f"A-only − B-only {full['a_only'] - full['b_only']:.2f}.")
     print()
     print("| frozen A (rebuttal Table 1.e) | seeds | test acc (1,000-tweet subset) | macro-F1 (subset) |")
     print("|---|---|---|---|")
