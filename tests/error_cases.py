@@ -122,6 +122,22 @@ def _record(run_id: str) -> str:
                        "trainable_params": 1, "trainable_percent": 0.1, "adapter_bytes": 1}) + "\n"
 
 
+def _sweep_record(learning_rate: float, epochs: int) -> str:
+    """A results line of a sweep run: b_only r=2 seed 0 at ``learning_rate`` trained ``epochs`` epochs."""
+    identity = {"task": "tweets", "method": "b_only", "rank": 2, "seed": 0, "learning_rate": learning_rate,
+                "epochs": epochs}
+    return json.dumps({"run_id": "tweets/b_only-r2-s0", "task": "tweets", "method": "b_only", "rank": 2, "seed": 0,
+                       "main_metric": "accuracy", "metrics": {"accuracy": 50.0}, "identity": identity,
+                       "best_eval": {"metrics": {"accuracy": 51.0}}, "resolved": {"learning_rate": learning_rate}}) + "\n"
+
+
+def _choose_lr(folder: Path) -> None:
+    from asymlora.experiments.lr_choice import choose
+    from asymlora.experiments.store import read_results
+
+    choose(read_results(folder / "results.jsonl"))
+
+
 # ------------------------------------------------------------------------------------ calls
 def _train(*extra: str, task: str = "tweets", model: str = "tiny-bert", method: str = "b_only"):
     """``asymlora train`` with tiny settings and ``--out <folder>/run``, overridable by ``extra``."""
@@ -468,6 +484,10 @@ CASES: list[Case] = [
     Case("ood-report-only-nothing-scored", "run", "asymlora ood --report-only where no run was scored", 2,
          "no scores to report", "score runs first",
          cli=lambda folder: ["ood", "--report-only", "--out", str(folder / "ood")]),
+    Case("lr-sweep-not-one-sweep", "run", "asymlora choose-lr on runs that differ in more than learning rate and seed",
+         2, "differ in epochs (1 vs 2)", "give results of one sweep",
+         cli=lambda folder: ["choose-lr", str(folder / "results.jsonl"), "--out", str(folder / "choice")],
+         api=_choose_lr, setup=_results([_sweep_record(1e-3, 1), _sweep_record(3e-4, 2)])),
     Case("grid-run-fails", "run", "one run of a grid fails at run time (its data is bad)", 1,
          "1 run(s) failed, first: sst2/b_only-r2-s0", "fix the label", cli=_reproduce("--no-report"),
          setup=_failing_grid, writes=("error.txt", "spec.json")),

@@ -36,5 +36,11 @@ def out_dir(path: str | os.PathLike | None, default: str) -> Path:
     return folder
 
 
+def results_file(name: str | os.PathLike) -> Path:
+    """``name``, or ``name/results.jsonl`` when ``name`` is a folder that holds one (a grid's output folder)."""
+    source = Path(name)
+    return source / "results.jsonl" if source.is_dir() and (source / "results.jsonl").is_file() else source
+
+
 def write_json(path: str | os.PathLike, data: Any) -> Path:
     return atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")

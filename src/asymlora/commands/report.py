@@ -13,15 +13,11 @@ def register(app: typer.Typer) -> None:
         title: str = typer.Option(None, "--title", help="report title (default: the experiment names)"),
     ) -> None:
         """Mean (std) over seeds per method and task, % trainable params, Avg; writes report.md/.json/.png."""
-        from pathlib import Path
-
-        from asymlora.commands.common import out_dir, user_input
+        from asymlora.commands.common import out_dir, results_file, user_input
         from asymlora.experiments.report import render
         from asymlora.experiments.store import read_results
 
-        source = Path(results)
-        if source.is_dir() and (source / "results.jsonl").is_file():
-            source = source / "results.jsonl"
+        source = results_file(results)
         with user_input(str(source)):
             read_results(source, missing_ok=False)
         rendered = render(source, out_dir(out, "report"), title)

@@ -62,7 +62,15 @@ def latest(records: list[dict]) -> list[dict]:
     return list(keep.values())
 
 
-def _method_order(name: str) -> int:
+def row_label(record: dict) -> str:
+    """A row's name: the method's label, its registry name in brackets, and the rank (``… (b_only) r=8``)."""
+    method, rank = record["method"], record["rank"]
+    label = plain_label(record.get("label") or method)
+    label = f"{label} ({method})" if label != method else label
+    return f"{label} r={rank}" if rank else label
+
+
+def method_order(name: str) -> int:
     from asymlora.methods import METHODS
 
     names = list(METHODS)
@@ -81,14 +89,12 @@ def build(records: list[dict]) -> dict:
                   for t in tasks}
     single = len(tasks) == 1
     groups: dict = OrderedDict()
-    for r in sorted(records, key=lambda r: (r.get("model", ""), _method_order(r["method"]), r["rank"])):
+    for r in sorted(records, key=lambda r: (r.get("model", ""), method_order(r["method"]), r["rank"])):
         groups.setdefault((r.get("model"), r["method"], r["rank"]), []).append(r)
     models = {key[0] for key in groups}
     rows = []
     for (model, method, rank), runs in groups.items():
-        label = plain_label(runs[0].get("label") or method)
-        label = f"{label} ({method})" if label != method else label
-        label = f"{label} r={rank}" if rank else label
+        label = row_label(runs[0])
         if len(models) > 1:
             label = f"{model}: {label}"
         row = {"model": model, "method": method, "rank": rank, "label": label, "cells": {}, "throughput": {},
