@@ -87,6 +87,9 @@ def test_the_command_writes_markdown_and_json_and_refuses_bad_input(tmp_path, ca
     data = json.loads((tmp_path / "out" / "lr_choice.json").read_text())
     assert [(a["method"], a["chosen"]) for a in data["arms"]] == [("lora", 1e-3), ("b_only", 3e-3)]
     assert data["arms"][1]["test"]["0.001"]["seeds"] == [0, 1, 2]
+    chosen = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+    assert sorted((r["method"], r["resolved"]["learning_rate"], r["seed"]) for r in chosen) == [
+        ("b_only", 3e-3, 0), ("lora", 1e-3, 0)]
 
     code, out, err = run_cli(["choose-lr", str(other), "--seed", "9", "--out", str(tmp_path / "bad")], capsys)
     assert code == 2 and err.strip().splitlines() == ["error: selection seed(s) 9 are in no run (seeds present: 0)"]

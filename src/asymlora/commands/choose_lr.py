@@ -14,7 +14,7 @@ def register(app: typer.Typer) -> None:
         seed: list[int] = typer.Option(None, "--seed", help="a selection seed (repeatable; default: the seeds "
                                        "every rate of a method has)"),
     ) -> None:
-        """Per method: validation per rate, the rate it picks, test at every rate; writes lr_choice.md/.json."""
+        """Per method: validation per rate, the rate it picks, test at every rate; writes lr_choice.md/.json and the chosen runs' results.jsonl."""
         import shlex
         import sys
 
@@ -28,6 +28,6 @@ def register(app: typer.Typer) -> None:
                 records += read_results(results_file(name), missing_ok=False)
             choices = choose(records, tuple(seed) if seed else None)
         command = "asymlora choose-lr " + " ".join(shlex.quote(a) for a in sys.argv[2:])
-        written = write_choice(choices, out_dir(out, "lr_choice"), command)
+        written = write_choice(choices, records, out_dir(out, "lr_choice"), command)
         print(written["markdown"])
         print(f"wrote {', '.join(written['files'])}")

@@ -84,6 +84,14 @@ def learning_rate(record: dict) -> float:
     return float(value)
 
 
+def _latest_per_rate(records: list[dict]) -> list[dict]:
+    """One record per (run id, model, rate): run ids repeat across a sweep's rates; the last line wins."""
+    kept: OrderedDict = OrderedDict()
+    for r in records:
+        kept[(r["run_id"], r.get("model"), learning_rate(r))] = r
+    return list(kept.values())
+
+
 def _arms(records: list[dict]) -> "OrderedDict[tuple, list[dict]]":
     """The records grouped by arm, in the report's row order (task, model, registry order, rank)."""
     arms: OrderedDict = OrderedDict()
@@ -140,10 +148,7 @@ def choose(records: list[dict], seeds: tuple[int, ...] | None = None) -> list[Ar
         if not (r.get("best_eval") or {}).get("metrics"):
             raise ValueError(f"run {r['run_id']}: no validation evaluation (best_eval) in its record; a rate is "
                              "chosen on validation, so every run of a sweep needs one")
-    kept: OrderedDict = OrderedDict()  # run ids repeat across a sweep's rates: the last line per (run, rate) wins
-    for r in records:
-        kept[(r["run_id"], r.get("model"), learning_rate(r))] = r
-    records = list(kept.values())
+    records = _latest_per_rate(records)
     grid = sorted({learning_rate(r) for r in records})
     arms = _arms(records)
     for arm, runs in arms.items():
@@ -155,6 +160,13 @@ def choose(records: list[dict], seeds: tuple[int, ...] | None = None) -> list[Ar
             raise ValueError(f"selection seed(s) {', '.join(map(str, absent))} are in no run (seeds present: "
                              f"{', '.join(map(str, sorted(present)))})")
     return [_choose_arm(arm, runs, grid, seeds) for arm, runs in arms.items()]
+
+
+def chosen_runs(records: list[dict], choices: list[ArmChoice]) -> list[dict]:
+    """The records of every arm at its chosen rate (all seeds): the per-method protocol as one results file."""
+    chosen = {(c.task, c.model, c.method, c.rank): c.chosen for c in choices if c.chosen is not None}
+    return [r for r in _latest_per_rate(records)
+            if chosen.get((r["task"], r.get("model", ""), r["method"], r["rank"])) == learning_rate(r)]
 
 
 def to_markdown(choices: list[ArmChoice], command: str = "") -> str:
@@ -201,12 +213,15 @@ def to_json(choices: list[ArmChoice]) -> list[dict]:
     return rows
 
 
-def write_choice(choices: list[ArmChoice], folder: Path, command: str = "") -> dict:
-    """Write ``lr_choice.md`` and ``lr_choice.json`` into ``folder`` (atomic); the markdown and the paths."""
+def write_choice(choices: list[ArmChoice], records: list[dict], folder: Path, command: str = "") -> dict:
+    """Write ``lr_choice.md``, ``lr_choice.json`` and ``results.jsonl`` (the runs at each chosen rate, for
+    ``asymlora report`` / ``claims``) into ``folder``, each atomically; the markdown and the paths."""
     import json
 
     markdown = to_markdown(choices, command)
     document = {"command": command, "rule": RULE, "arms": to_json(choices)}
+    runs = "".join(json.dumps(r, default=str) + "\n" for r in chosen_runs(records, choices))
     files = [atomic_write_text(folder / "lr_choice.md", markdown),
-             atomic_write_text(folder / "lr_choice.json", json.dumps(document, indent=2) + "\n")]
+             atomic_write_text(folder / "lr_choice.json", json.dumps(document, indent=2) + "\n"),
+             atomic_write_text(folder / "results.jsonl", runs)]
     return {"markdown": markdown, "files": [str(f) for f in files]}
