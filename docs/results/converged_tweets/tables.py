@@ -5,6 +5,8 @@
 Reads ``report/report.json`` (``asymlora report``: test accuracy and macro-F1 on the 1,000-tweet test
 subset at the best validation check) and ``ood/ood.json`` (``asymlora ood``: 3-class accuracy on the
 whole test split, IMDB accuracy by the two-logit rule, gap), both written by ``collect.sh``.
+and, once the learning-rate sweep is collected, ``lr_sweep/choice/lr_choice.json`` (``asymlora choose-lr``:
+validation per rate on the sweep's seed, the chosen rate, test per rate).
 Cells are mean (sample std) over seeds; ``–`` where a method has one seed or was not scored.
 """
 
@@ -59,6 +61,41 @@ def main() -> None:
             cells = row["cells"]["tweets"]
             print(f"| {name(row['method'], row['rank'])} | {len(row['seeds']['tweets'])} | "
                   f"{cell(cells['accuracy'])} | {cell(cells['macro_f1'])} |")
+    sweep()
+
+
+def seeds_cell(stat: dict | None) -> str:
+    """``mean (std) [n]`` of a choose-lr statistic (std ``-`` for one seed)."""
+    if not stat:
+        return "–"
+    std = "-" if stat["std"] is None else f"{stat['std']:.2f}"
+    return f"{stat['mean']:.2f} ({std}) [{len(stat['seeds'])}]"
+
+
+def sweep() -> None:
+    """The per-method protocol: validation per rate, the chosen rate, test there and at the paper's 1e-3."""
+    path = HERE / "lr_sweep" / "choice" / "lr_choice.json"
+    if not path.exists():
+        return
+    arms = [a for a in json.loads(path.read_text())["arms"] if len(a["test"]) > 1]
+    rates = sorted({float(lr) for a in arms for lr in a["test"]})
+    print()
+    print("| method | " + " | ".join(f"validation, lr {lr:g}" for lr in rates) + " | chosen lr | test at the chosen lr "
+          "| test at lr 0.001 (one-rate protocol) |")
+    print("|---|" + "---|" * (len(rates) + 3))
+    chosen_test = {}
+    for a in arms:
+        val = [seeds_cell(a["validation"].get(f"{lr:g}")) for lr in rates]
+        chosen = a["chosen"]
+        test = a["test"][f"{chosen:g}"] if chosen is not None else None
+        if test:
+            chosen_test[(a["method"], a["rank"])] = test
+        print(f"| {name(a['method'], a['rank'])} | " + " | ".join(val) + f" | {chosen if chosen is not None else '–'} | "
+              f"{seeds_cell(test)} | {seeds_cell(a['test'].get('0.001'))} |")
+    if ("lora", 8) in chosen_test and ("b_only", 8) in chosen_test:
+        lora, b_only = chosen_test[("lora", 8)], chosen_test[("b_only", 8)]
+        print(f"\nPer-method protocol, difference of the test means at the chosen rates: LoRA − B-only "
+              f"{lora['mean'] - b_only['mean']:.2f} (seeds {len(lora['seeds'])}/{len(b_only['seeds'])}).")
 
 
 if __name__ == "__main__":
