@@ -72,6 +72,9 @@ def test_runs_that_differ_in_more_than_rate_and_seed_are_refused():
     records = sweep() + [record("lora", 3e-3, 1, 79.0, 79.0, epochs=2)]
     with pytest.raises(ValueError, match="differ in epochs .1 vs 2."):
         choose(records)
+    first_has_more = [record("lora", 3e-3, 1, 79.0, 79.0, targets=["query"])] + sweep()
+    with pytest.raises(ValueError, match=r"differ in targets \(\['query'\] vs None\)"):
+        choose(first_has_more)
 
 
 def test_the_command_writes_markdown_and_json_and_refuses_bad_input(tmp_path, capsys):

@@ -92,11 +92,13 @@ def sweep() -> None:
             chosen_test[(a["method"], a["rank"])] = test
         print(f"| {name(a['method'], a['rank'])} | " + " | ".join(val) + f" | {chosen if chosen is not None else '–'} | "
               f"{seeds_cell(test)} | {seeds_cell(a['test'].get('0.001'))} |")
-    if ("lora", 8) in chosen_test and ("b_only", 8) in chosen_test:
-        lora, b_only = chosen_test[("lora", 8)], chosen_test[("b_only", 8)]
-        print(f"\nPer-method protocol, difference of the test means at the chosen rates: LoRA − B-only "
-              f"{lora['mean'] - b_only['mean']:.2f} (seeds {len(lora['seeds'])}/{len(b_only['seeds'])}).")
-
+    b_only = chosen_test.get(("b_only", 8))
+    others = [(label, chosen_test[(m, 8)]) for m, label in (("lora", "LoRA"), ("a_only", "A-only"))
+              if (m, 8) in chosen_test]
+    if b_only and others:
+        print("\nPer-method protocol, differences of the test means at the chosen rates: " + ", ".join(
+            f"{label} − B-only {stat['mean'] - b_only['mean']:.2f} (seeds {len(stat['seeds'])}/{len(b_only['seeds'])})"
+            for label, stat in others) + ".")
 
 if __name__ == "__main__":
     main()

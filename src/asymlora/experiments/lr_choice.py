@@ -103,13 +103,14 @@ def _arms(records: list[dict]) -> "OrderedDict[tuple, list[dict]]":
 def _check_same_settings(arm: tuple, runs: list[dict]) -> None:
     """ValueError unless the runs of an arm differ only in :data:`VARIED`."""
     first = runs[0]
-    base = {k: v for k, v in (first.get("identity") or {}).items() if k not in VARIED}
+    base = first.get("identity") or {}
     for other in runs[1:]:
-        for name, value in (other.get("identity") or {}).items():
-            if name not in VARIED and base.get(name) != value:
+        identity = other.get("identity") or {}
+        for name in sorted(set(base) | set(identity)):
+            if name not in VARIED and base.get(name) != identity.get(name):
                 raise ValueError(f"{'/'.join(map(str, arm))}: runs {first['run_id']} and {other['run_id']} differ in "
-                                 f"{name} ({base.get(name)!r} vs {value!r}), not only in learning rate and seed; "
-                                 "give results of one sweep")
+                                 f"{name} ({base.get(name)!r} vs {identity.get(name)!r}), not only in learning rate "
+                                 "and seed; give results of one sweep")
 
 
 def _choose_arm(arm: tuple, runs: list[dict], grid: list[float], seeds: tuple[int, ...] | None) -> ArmChoice:
