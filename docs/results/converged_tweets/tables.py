@@ -92,6 +92,10 @@ def sweep() -> None:
             chosen_test[(a["method"], a["rank"])] = test
         print(f"| {name(a['method'], a['rank'])} | " + " | ".join(val) + f" | {chosen if chosen is not None else '–'} | "
               f"{seeds_cell(test)} | {seeds_cell(a['test'].get('0.001'))} |")
+    gains = [f"{name(a['method'], a['rank'])} {chosen_test[(a['method'], a['rank'])]['mean'] - a['test']['0.001']['mean']:+.2f}"
+             for a in arms if a["chosen"] not in (None, 0.001) and "0.001" in a["test"]]
+    if gains:
+        print("\nTest mean at the chosen rate minus at lr 0.001: " + ", ".join(gains) + ".")
     b_only = chosen_test.get(("b_only", 8))
     others = [(label, chosen_test[(m, 8)]) for m, label in (("lora", "LoRA"), ("a_only", "A-only"))
               if (m, 8) in chosen_test]
