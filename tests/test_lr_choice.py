@@ -39,6 +39,7 @@ def test_the_rate_is_chosen_on_validation_of_the_common_seed_and_reported_on_tes
     by_method = {c.method: c for c in choose(sweep())}
     b_only, lora = by_method["b_only"], by_method["lora"]
     assert b_only.chosen == 3e-3 and lora.chosen == 1e-3  # validation decides, not test (75.0 at 3e-4)
+    assert b_only.at_edge and not lora.at_edge  # 3e-3 is the largest rate of the sweep
     assert b_only.selection_seeds == (0,)  # the only seed every rate has
     assert b_only.validation[1e-3].values == (72.0,)  # seeds 1 and 2 do not vote
     assert b_only.test[1e-3].mean == pytest.approx(73.0) and b_only.test[1e-3].std == pytest.approx(1.0)
@@ -86,6 +87,7 @@ def test_the_command_writes_markdown_and_json_and_refuses_bad_input(tmp_path, ca
     assert code == 0, err
     table = (tmp_path / "out" / "lr_choice.md").read_text()
     assert "| lr 0.0003 | lr 0.001 | lr 0.003 | chosen |" in table and "**74.00 (-) [1]**" in table
+    assert "| 0.003 (edge of the sweep) |" in table and "| 0.001 |" in table
     assert "**72.00 (1.00) [3]**" not in table and "| 73.00 (1.00) [3] |" in table
     data = json.loads((tmp_path / "out" / "lr_choice.json").read_text())
     assert [(a["method"], a["chosen"]) for a in data["arms"]] == [("lora", 1e-3), ("b_only", 3e-3)]

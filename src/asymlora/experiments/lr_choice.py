@@ -12,6 +12,7 @@ selection seeds (given, or by default the seeds that every rate of the arm has):
   (``best_eval.metrics[main_metric]``: the fixed validation subset, never the test split);
 * ``chosen`` = argmax over ``lr in R`` of ``validation[lr]``, a tie going to the smaller rate; no
   choice (and the reason) when the arm lacks a rate of ``R`` or a selection seed at some rate;
+  ``at_edge`` when it is the smallest or largest rate of ``R`` (the optimum may lie outside the sweep);
 * ``test[lr]`` = mean (sample std, ddof 1) over every seed at ``lr`` of ``metrics[main_metric]``
   (the test split at the best validation check), with the number of seeds: the reported figure at
   the chosen rate; the other rates' columns are the one-rate protocol read off the same table.
@@ -73,6 +74,7 @@ class ArmChoice:
     test: dict[float, SeedStats] = field(default_factory=dict)
     chosen: float | None = None
     reason: str = ""
+    at_edge: bool = False  # the chosen rate is the smallest or largest of the sweep: the optimum may lie beyond
 
 
 def learning_rate(record: dict) -> float:
@@ -138,6 +140,7 @@ def _choose_arm(arm: tuple, runs: list[dict], grid: list[float], seeds: tuple[in
         choice.reason = f"selection seed(s) missing at learning rate {', '.join(f'{lr:g}' for lr in partial)}"
     else:
         choice.chosen = max(sorted(choice.validation), key=lambda lr: choice.validation[lr].mean)
+        choice.at_edge = len(grid) > 1 and choice.chosen in (grid[0], grid[-1])
     return choice
 
 
@@ -189,6 +192,7 @@ def to_markdown(choices: list[ArmChoice], command: str = "") -> str:
             text = stats.cell() if stats else "—"
             cells.append(f"**{text}**" if lr == c.chosen else text)
         chosen = f"{c.chosen:g}" if c.chosen is not None else f"none: {c.reason}"
+        chosen += " (edge of the sweep)" if c.at_edge else ""
         lines.append(f"| {name[id(c)]} | " + " | ".join(cells) + f" | {chosen} |")
     lines += ["", "Test at the best validation check, mean (std) [seeds] over every seed at that rate; the chosen "
               "rate's cell (bold) is the per-method protocol's result, a column alone is the one-rate protocol.",
