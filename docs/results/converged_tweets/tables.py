@@ -33,6 +33,15 @@ def name(method: str, rank: int) -> str:
     return NAMES.get(method, method) + (f" r={rank}" if rank else "")
 
 
+def differences(ood: dict) -> None:
+    """LoRA − B-only and A-only − B-only of the whole-test-split and IMDB means, when all three were scored."""
+    if all((m, 8) in ood for m in ("lora", "b_only", "a_only")):
+        for key, what in (("in_domain_full_accuracy", "Whole test split"), ("ood_accuracy", "IMDB")):
+            mean = {m: ood[(m, 8)][key]["mean"] for m in ("lora", "b_only", "a_only")}
+            print(f"\n{what}, differences of the means: LoRA − B-only {mean['lora'] - mean['b_only']:.2f}, "
+                  f"A-only − B-only {mean['a_only'] - mean['b_only']:.2f}.")
+
+
 def main() -> None:
     report = json.loads((HERE / "report" / "report.json").read_text())
     ood = {(r["method"], r["rank"]): r for r in json.loads((HERE / "ood" / "ood.json").read_text())["rows"]}
@@ -48,10 +57,7 @@ def main() -> None:
               f"{len(row['seeds']['tweets'])}{scored} | {cell(cells['accuracy'])} | {cell(cells['macro_f1'])} | "
               f"{cell(o.get('in_domain_full_accuracy'))} | {cell(o.get('ood_accuracy'))} | "
               f"{cell(o.get('in_domain_binary_accuracy'))} | {cell(o.get('gap'))} |")
-    full = {m: ood[(m, 8)]["in_domain_full_accuracy"]["mean"] for m in ("lora", "b_only", "a_only") if (m, 8) in ood}
-    if len(full) == 3:
-        print(f"\nWhole test split, differences of the means: LoRA − B-only {full['lora'] - full['b_only']:.2f}, "
-              f"A-only − B-only {full['a_only'] - full['b_only']:.2f}.")
+    differences(ood)
     print()
     print("| frozen A (rebuttal Table 1.e) | seeds | test acc (1,000-tweet subset) | macro-F1 (subset) |")
     print("|---|---|---|---|")
@@ -62,6 +68,22 @@ def main() -> None:
             print(f"| {name(row['method'], row['rank'])} | {len(row['seeds']['tweets'])} | "
                   f"{cell(cells['accuracy'])} | {cell(cells['macro_f1'])} |")
     sweep()
+    sweep_ood()
+
+
+def sweep_ood() -> None:
+    """Protocol 2 out of distribution: each method's chosen-rate adapters on the whole test split and IMDB."""
+    path = HERE / "lr_sweep" / "ood" / "ood.json"
+    if not path.exists():
+        return
+    ood = {(r["method"], r["rank"]): r for r in json.loads(path.read_text())["rows"]}
+    print("\n| method (chosen lr) | seeds | test acc (whole test split) | IMDB acc (neg/pos) | in-domain neg/pos acc "
+          "| gap |")
+    print("|---|---|---|---|---|---|")
+    for (method, rank), o in ood.items():
+        print(f"| {name(method, rank)} | {len(o['seeds'])} | {cell(o['in_domain_full_accuracy'])} | "
+              f"{cell(o['ood_accuracy'])} | {cell(o['in_domain_binary_accuracy'])} | {cell(o['gap'])} |")
+    differences(ood)
 
 
 def seeds_cell(stat: dict | None) -> str:

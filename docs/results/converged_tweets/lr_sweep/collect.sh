@@ -8,6 +8,9 @@
 # The lr 1e-3 runs are the paper-protocol grid's, ../results.jsonl (collect that one first).
 # Writes runs_lr<rate>.jsonl, curves_lr<rate>/ (asymlora curves), choice/ (asymlora choose-lr:
 # lr_choice.md/.json and results.jsonl, the runs at each method's chosen rate) and choice/report/.
+# With OOD_OUT set (an `asymlora ood ... --out` folder that scored chosen runs at rates other than 1e-3):
+# ood/ood.jsonl = those lines + the 1e-3 lines of ../ood/ood.jsonl for the methods that chose 1e-3, and
+# its tables (asymlora ood --report-only: nothing rescored).
 set -euo pipefail
 here=docs/results/converged_tweets/lr_sweep
 asym=${ASYMLORA:-asymlora}
@@ -21,3 +24,18 @@ done
 $asym choose-lr docs/results/converged_tweets/results.jsonl "$here"/runs_lr*.jsonl --out "$here/choice" | tail -1
 $asym report "$here/choice/results.jsonl" --out "$here/choice/report" \
   --title "Converged tweets, per-method learning rate (chosen on validation)" | tail -1
+if [ -n "${OOD_OUT:-}" ]; then
+  mkdir -p "$here/ood"
+  python3 - "$here/choice/lr_choice.json" docs/results/converged_tweets/ood/ood.jsonl "$OOD_OUT/ood.jsonl" \
+      "$here/ood/ood.jsonl" <<'PY'
+import json, os, sys
+choice, at_one_rate, at_chosen, dest = sys.argv[1:]
+chose_1e3 = {(a["method"], a["rank"]) for a in json.load(open(choice))["arms"] if a["chosen"] == 0.001}
+lines = [l for l in open(at_one_rate) if (json.loads(l)["method"], json.loads(l)["rank"]) in chose_1e3]
+lines += list(open(at_chosen))
+with open(dest + ".tmp", "w") as out:
+    out.writelines(lines)
+os.replace(dest + ".tmp", dest)
+PY
+  $asym ood --report-only --out "$here/ood" | tail -1
+fi
