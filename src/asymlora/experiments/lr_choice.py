@@ -20,12 +20,13 @@ selection seeds (given, or by default the seeds that every rate of the arm has):
 
 from __future__ import annotations
 
-import statistics
+import json
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from asymlora.atomic import atomic_write_text
+from asymlora.evaluation.stats import stat
 from asymlora.experiments.report import method_order, row_label
 
 #: The selection rule, as the JSON states it.
@@ -50,9 +51,8 @@ class SeedStats:
     @classmethod
     def of(cls, by_seed: dict[int, float]) -> "SeedStats":
         seeds = tuple(sorted(by_seed))
-        values = tuple(float(by_seed[s]) for s in seeds)
-        std = statistics.stdev(values) if len(values) > 1 else None
-        return cls(statistics.fmean(values), std, seeds, values)
+        spread = stat(by_seed[s] for s in seeds)
+        return cls(spread.mean, spread.std, seeds, spread.values)
 
     def cell(self, digits: int = 2) -> str:
         std = "-" if self.std is None else f"{self.std:.{digits}f}"
@@ -177,7 +177,10 @@ def to_markdown(choices: list[ArmChoice], command: str = "") -> str:
     """Two tables: validation per rate on the selection seeds (the choice in bold), and test per rate."""
     grid = sorted({lr for c in choices for lr in c.test})
     several = len({(c.task, c.model) for c in choices}) > 1
-    name = {id(c): f"{c.task}, {c.model}: {c.label}" if several else c.label for c in choices}
+
+    def name(c: ArmChoice) -> str:
+        return f"{c.task}, {c.model}: {c.label}" if several else c.label
+
     head = "| method | " + " | ".join(f"lr {lr:g}" for lr in grid) + " | chosen |"
     rule = "|---|" + "---|" * (len(grid) + 1)
     lines = ["# Learning rate chosen per method on validation", ""]
@@ -193,7 +196,7 @@ def to_markdown(choices: list[ArmChoice], command: str = "") -> str:
             cells.append(f"**{text}**" if lr == c.chosen else text)
         chosen = f"{c.chosen:g}" if c.chosen is not None else f"none: {c.reason}"
         chosen += " (edge of the sweep)" if c.at_edge else ""
-        lines.append(f"| {name[id(c)]} | " + " | ".join(cells) + f" | {chosen} |")
+        lines.append(f"| {name(c)} | " + " | ".join(cells) + f" | {chosen} |")
     lines += ["", "Test at the best validation check, mean (std) [seeds] over every seed at that rate; the chosen "
               "rate's cell (bold) is the per-method protocol's result, a column alone is the one-rate protocol.",
               "", head.replace(" chosen |", " chosen: test |"), rule]
@@ -201,7 +204,7 @@ def to_markdown(choices: list[ArmChoice], command: str = "") -> str:
         cells = [f"**{c.test[lr].cell()}**" if lr == c.chosen else (c.test[lr].cell() if lr in c.test else "—")
                  for lr in grid]
         at_choice = c.test[c.chosen].cell() if c.chosen is not None else "—"
-        lines.append(f"| {name[id(c)]} | " + " | ".join(cells) + f" | {at_choice} |")
+        lines.append(f"| {name(c)} | " + " | ".join(cells) + f" | {at_choice} |")
     metrics = sorted({c.metric for c in choices})
     lines += ["", f"Metric: {', '.join(metrics)}."]
     return "\n".join(lines) + "\n"
@@ -221,8 +224,6 @@ def to_json(choices: list[ArmChoice]) -> list[dict]:
 def write_choice(choices: list[ArmChoice], records: list[dict], folder: Path, command: str = "") -> dict:
     """Write ``lr_choice.md``, ``lr_choice.json`` and ``results.jsonl`` (the runs at each chosen rate, for
     ``asymlora report`` / ``claims``) into ``folder``, each atomically; the markdown and the paths."""
-    import json
-
     markdown = to_markdown(choices, command)
     document = {"command": command, "rule": RULE, "arms": to_json(choices)}
     runs = "".join(json.dumps(r, default=str) + "\n" for r in chosen_runs(records, choices))
