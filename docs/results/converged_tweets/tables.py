@@ -42,6 +42,14 @@ def differences(ood: dict) -> None:
                   f"A-only − B-only {mean['a_only'] - mean['b_only']:.2f}.")
 
 
+def equal_budget(means: dict) -> None:
+    """LoRA r=8 − B-only r=16: the two hold the same number of trainable parameters (B-only's A is frozen)."""
+    lora, b16 = means.get(("lora", 8)), means.get(("b_only", 16))
+    if lora and b16:
+        print(f"\nEqual trainable parameters, LoRA r=8 − B-only r=16: {lora['mean'] - b16['mean']:.2f} "
+              f"(seeds {len(lora['seeds'])}/{len(b16['seeds'])}).")
+
+
 def main() -> None:
     report = json.loads((HERE / "report" / "report.json").read_text())
     ood = {(r["method"], r["rank"]): r for r in json.loads((HERE / "ood" / "ood.json").read_text())["rows"]}
@@ -57,6 +65,8 @@ def main() -> None:
               f"{len(row['seeds']['tweets'])}{scored} | {cell(cells['accuracy'])} | {cell(cells['macro_f1'])} | "
               f"{cell(o.get('in_domain_full_accuracy'))} | {cell(o.get('ood_accuracy'))} | "
               f"{cell(o.get('in_domain_binary_accuracy'))} | {cell(o.get('gap'))} |")
+    equal_budget({(r["method"], r["rank"]): {"mean": r["cells"]["tweets"]["accuracy"]["mean"],
+                                             "seeds": r["seeds"]["tweets"]} for r in core})
     differences(ood)
     print()
     print("| frozen A (rebuttal Table 1.e) | seeds | test acc (1,000-tweet subset) | macro-F1 (subset) |")
@@ -118,6 +128,7 @@ def sweep() -> None:
              for a in arms if a["chosen"] not in (None, 0.001) and "0.001" in a["test"]]
     if gains:
         print("\nTest mean at the chosen rate minus at lr 0.001: " + ", ".join(gains) + ".")
+    equal_budget(chosen_test)
     b_only = chosen_test.get(("b_only", 8))
     others = [(label, chosen_test[(m, 8)]) for m, label in (("lora", "LoRA"), ("a_only", "A-only"))
               if (m, 8) in chosen_test]
