@@ -108,13 +108,24 @@ def test_claim_2_margin_is_one_point_or_the_pooled_std(tmp_path):
 
 
 def test_claim_3_rank_deficient_factor(tmp_path):
+    # collapse = clearly below B-only and no better than the linear probe (recorded at its own nominal rank)
+    probe = {("linear_probe", 1): [44, 45, 46]}
     collapsed = write_runs(tmp_path / "c" / "results.jsonl",
                            {("b_only", 8): [62, 63, 64], ("b_only_dep_rows", 8): [45, 46, 47],
-                            ("b_only_dep_cols", 8): [44, 45, 46]})
+                            ("b_only_dep_cols", 8): [44, 45, 46], **probe})
     fine = write_runs(tmp_path / "f" / "results.jsonl",
-                      {("b_only", 8): [62, 63, 64], ("b_only_dep_rows", 8): [62, 63, 64]})
-    assert verdicts_of(collapsed)[3].verdict == HOLDS and len(verdicts_of(collapsed)[3].evidence) == 2
+                      {("b_only", 8): [62, 63, 64], ("b_only_dep_rows", 8): [62, 63, 64], **probe})
+    # clearly worse than B-only, yet far above the head alone: worse, not collapsed
+    dented = write_runs(tmp_path / "d" / "results.jsonl",
+                        {("b_only", 8): [62, 63, 64], ("b_only_dep_rows", 8): [58, 59, 60], **probe})
+    no_probe = write_runs(tmp_path / "p" / "results.jsonl",
+                          {("b_only", 8): [62, 63, 64], ("b_only_dep_rows", 8): [45, 46, 47]})
+    assert verdicts_of(collapsed)[3].verdict == HOLDS and len(verdicts_of(collapsed)[3].evidence) == 4
     assert verdicts_of(fine)[3].verdict == FAILS
+    dented_evidence = verdicts_of(dented)[3].evidence
+    assert verdicts_of(dented)[3].verdict == FAILS
+    assert [e.passed for e in dented_evidence] == [True, False]
+    assert verdicts_of(no_probe)[3].verdict == NOT_MEASURED
     assert verdicts_of(write_runs(tmp_path / "n" / "results.jsonl", {("b_only", 8): [1, 2]}))[3].verdict == NOT_MEASURED
 
 

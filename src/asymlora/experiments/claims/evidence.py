@@ -57,6 +57,11 @@ class Scores:
     def ranks(self, method: str) -> list[int]:
         return sorted(r for m, r in self.by_method if m == method)
 
+    def any_rank(self, method: str) -> Stat | None:
+        """The method's statistic when it was run at exactly one rank (a linear probe's rank is nominal)."""
+        ranks = self.ranks(method)
+        return self.get(method, ranks[0]) if len(ranks) == 1 else None
+
 
 @dataclass(frozen=True)
 class Study:
