@@ -120,11 +120,12 @@ def test_claim_3_rank_deficient_factor(tmp_path):
                         {("b_only", 8): [62, 63, 64], ("b_only_dep_rows", 8): [58, 59, 60], **probe})
     no_probe = write_runs(tmp_path / "p" / "results.jsonl",
                           {("b_only", 8): [62, 63, 64], ("b_only_dep_rows", 8): [45, 46, 47]})
-    assert verdicts_of(collapsed)[3].verdict == HOLDS and len(verdicts_of(collapsed)[3].evidence) == 4
+    collapse = verdicts_of(collapsed)[3]
+    assert collapse.verdict == HOLDS and len(collapse.evidence) == 4
     assert verdicts_of(fine)[3].verdict == FAILS
-    dented_evidence = verdicts_of(dented)[3].evidence
-    assert verdicts_of(dented)[3].verdict == FAILS
-    assert [e.passed for e in dented_evidence] == [True, False]
+    dent = verdicts_of(dented)[3]
+    assert dent.verdict == FAILS
+    assert [e.passed for e in dent.evidence] == [True, False]
     assert verdicts_of(no_probe)[3].verdict == NOT_MEASURED
     assert verdicts_of(write_runs(tmp_path / "n" / "results.jsonl", {("b_only", 8): [1, 2]}))[3].verdict == NOT_MEASURED
 

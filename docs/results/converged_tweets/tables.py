@@ -13,6 +13,7 @@ Cells are mean (sample std) over seeds; ``–`` where a method has one seed or w
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -34,20 +35,26 @@ def name(method: str, rank: int) -> str:
 
 
 def differences(ood: dict) -> None:
-    """LoRA − B-only and A-only − B-only of the whole-test-split and IMDB means, when all three were scored."""
+    """LoRA − B-only and A-only − B-only (r=8) of the whole-test-split and IMDB means, when all three were
+    scored; LoRA r=8 − B-only r=16 too when B-only r=16 was."""
     if all((m, 8) in ood for m in ("lora", "b_only", "a_only")):
         for key, what in (("in_domain_full_accuracy", "Whole test split"), ("ood_accuracy", "IMDB")):
             mean = {m: ood[(m, 8)][key]["mean"] for m in ("lora", "b_only", "a_only")}
+            b16 = ood.get(("b_only", 16))
+            extra = f", LoRA r=8 − B-only r=16 {mean['lora'] - b16[key]['mean']:.2f}" if b16 else ""
             print(f"\n{what}, differences of the means: LoRA − B-only {mean['lora'] - mean['b_only']:.2f}, "
-                  f"A-only − B-only {mean['a_only'] - mean['b_only']:.2f}.")
+                  f"A-only − B-only {mean['a_only'] - mean['b_only']:.2f}{extra}.")
 
 
-def equal_budget(means: dict) -> None:
-    """LoRA r=8 − B-only r=16: the two hold the same number of trainable parameters (B-only's A is frozen)."""
-    lora, b16 = means.get(("lora", 8)), means.get(("b_only", 16))
+def equal_budget(stats: dict) -> None:
+    """LoRA r=8 − B-only r=16 (the same number of trainable parameters: B-only's A is frozen), with the
+    pooled std sqrt((s_lora² + s_b16²) / 2) of the claims rules."""
+    lora, b16 = stats.get(("lora", 8)), stats.get(("b_only", 16))
     if lora and b16:
+        pooled = math.sqrt((lora["std"] ** 2 + b16["std"] ** 2) / 2) if None not in (lora["std"], b16["std"]) else None
+        spread = f"pooled std {pooled:.2f}, " if pooled is not None else ""
         print(f"\nEqual trainable parameters, LoRA r=8 − B-only r=16: {lora['mean'] - b16['mean']:.2f} "
-              f"(seeds {len(lora['seeds'])}/{len(b16['seeds'])}).")
+              f"({spread}seeds {len(lora['seeds'])}/{len(b16['seeds'])}).")
 
 
 def main() -> None:
@@ -65,8 +72,8 @@ def main() -> None:
               f"{len(row['seeds']['tweets'])}{scored} | {cell(cells['accuracy'])} | {cell(cells['macro_f1'])} | "
               f"{cell(o.get('in_domain_full_accuracy'))} | {cell(o.get('ood_accuracy'))} | "
               f"{cell(o.get('in_domain_binary_accuracy'))} | {cell(o.get('gap'))} |")
-    equal_budget({(r["method"], r["rank"]): {"mean": r["cells"]["tweets"]["accuracy"]["mean"],
-                                             "seeds": r["seeds"]["tweets"]} for r in core})
+    equal_budget({(r["method"], r["rank"]): {**r["cells"]["tweets"]["accuracy"], "seeds": r["seeds"]["tweets"]}
+                  for r in core})
     differences(ood)
     print()
     print("| frozen A (rebuttal Table 1.e) | seeds | test acc (1,000-tweet subset) | macro-F1 (subset) |")
