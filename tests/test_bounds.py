@@ -9,7 +9,9 @@ from asymlora.analysis import bounds as Bd
 
 
 def _shapes(rank=8):
-    return [Bd.ModuleShape("a", 32, 32, rank), Bd.ModuleShape("b", 32, 96, rank), Bd.ModuleShape("c", 96, 32, rank)]
+    """Three modules ``(name, d_in, d_out, rank)`` with d_in != d_out, neither equal to the rank, and
+    Σ d_in = 152 != Σ d_out = 168: a d_in / d_out swap anywhere changes every count below."""
+    return [Bd.ModuleShape("a", 48, 32, rank), Bd.ModuleShape("b", 24, 96, rank), Bd.ModuleShape("c", 80, 40, rank)]
 
 
 def test_bound_formula_and_monotonicity():
@@ -28,12 +30,16 @@ def test_three_trainings_and_equal_budget_rank():
     table = Bd.bounds_table(_shapes(4), n=500)
     by = {row["train"]: row for row in table["bounds"]}
     assert by["AB"]["trained_parameters"] == by["A"]["trained_parameters"] + by["B"]["trained_parameters"]
-    assert by["B"]["trained_parameters"] == 4 * (32 + 96 + 32)
-    assert by["A"]["trained_parameters"] == 4 * (32 + 32 + 96)
-    assert by["B"]["bound"] < by["AB"]["bound"] and by["A"]["bound"] < by["AB"]["bound"]
-    # r_B = r Σ(d_in + d_out) / Σ d_out, and B-only at r_B matches LoRA's parameter count
-    assert table["equal_budget_rank"] == pytest.approx(4 * 320 / 160)
-    assert table["b_only_at_equal_budget"]["trained_parameters"] == by["AB"]["trained_parameters"]
+    assert by["B"]["trained_parameters"] == 4 * (32 + 96 + 40)          # r Σ d_out
+    assert by["A"]["trained_parameters"] == 4 * (48 + 24 + 80)          # r Σ d_in
+    assert by["AB"]["trained_parameters"] == 4 * 320
+    assert by["A"]["bound"] < by["B"]["bound"] < by["AB"]["bound"]      # fewer inputs than outputs here
+    # r_B = r Σ(d_in + d_out) / Σ d_out; B-only at floor(r_B) = 7 has at most LoRA's parameter count, at 8 more
+    assert table["equal_budget_rank"] == pytest.approx(4 * 320 / 168)
+    assert table["equal_budget_rank_int"] == 7
+    at_rb = table["b_only_at_equal_budget"]
+    assert at_rb["rank"] == 7 and at_rb["trained_parameters"] == 7 * 168 <= by["AB"]["trained_parameters"] < 8 * 168
+    assert [(m["d_in"], m["d_out"]) for m in table["modules"]] == [(48, 32), (24, 96), (80, 40)]
     square = Bd.bounds_table([Bd.ModuleShape("q", 64, 64, 8)], n=10)
     assert square["equal_budget_rank"] == pytest.approx(16.0)  # double the rank on square layers
     with pytest.raises(ValueError, match="n must be"):
@@ -64,10 +70,14 @@ def test_bounds_command(tmp_path, tiny_model, capsys):
     from asymlora.cli import main
 
     tiny_model("bert").save_pretrained(tmp_path / "bert")
-    main(["bounds", "--model", str(tmp_path / "bert"), "--targets", "query,value", "--rank", "4", "--n", "100",
-          "--out", str(tmp_path / "out")])
+    main(["bounds", "--model", str(tmp_path / "bert"), "--targets", "query,intermediate.dense", "--rank", "4",
+          "--n", "100", "--out", str(tmp_path / "out")])
     data = json.loads((tmp_path / "out" / "bounds.json").read_text())
-    assert len(data["modules"]) == 4 and data["equal_budget_rank"] == pytest.approx(8.0)
+    # query 32 -> 32 and intermediate.dense 32 -> 64 in each of the 2 layers: Σ d_in = 128, Σ d_out = 192
+    shapes = {m["name"].split("layer.")[1]: (m["d_in"], m["d_out"]) for m in data["modules"]}
+    assert shapes == {f"{i}.{name}": shape for i in (0, 1)
+                      for name, shape in (("attention.self.query", (32, 32)), ("intermediate.dense", (32, 64)))}
+    assert data["equal_budget_rank"] == pytest.approx(4 * (128 + 192) / 192)
     assert "B only" in (tmp_path / "out" / "bounds.md").read_text()
     with pytest.raises(SystemExit) as stop:
         main(["bounds", "--model", str(tmp_path / "bert"), "--targets", "nosuch", "--out", str(tmp_path / "bad")])
