@@ -50,3 +50,43 @@ def tiny(tmp_path_factory):
     """The folder of a saved tiny random BERT classifier (see ``helpers.save_tiny_bert``)."""
     from helpers import save_tiny_bert
     return save_tiny_bert(tmp_path_factory.mktemp("tiny_bert"))
+
+
+# ------------------------------------------------------------------------------ Trainer step recorder
+class TrainingRun:
+    """What one ``Trainer.train`` call did in this process.
+
+    ``start_step`` is the Trainer's global step when training began (after a checkpoint was loaded:
+    the checkpoint's step on a resume, 0 on a fresh start); ``steps`` the global step after each
+    optimiser step this process actually took, in order.
+    """
+
+    def __init__(self, start_step: int):
+        self.start_step = start_step
+        self.steps: list[int] = []
+
+
+@pytest.fixture
+def trainer_runs(monkeypatch) -> list:
+    """Record every ``Trainer.train`` of the test as a :class:`TrainingRun`, in order: a test of
+    ``--resume`` can assert that the steps before the checkpoint were skipped, not re-run (an
+    uninterrupted run and a run that ignored its checkpoint end with the same tensors)."""
+    import transformers
+
+    runs: list[TrainingRun] = []
+
+    class StepRecorder(transformers.TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            runs.append(TrainingRun(state.global_step))
+
+        def on_step_end(self, args, state, control, **kwargs):
+            runs[-1].steps.append(state.global_step)
+
+    original = transformers.Trainer.__init__
+
+    def recording_init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self.add_callback(StepRecorder())
+
+    monkeypatch.setattr(transformers.Trainer, "__init__", recording_init)
+    return runs

@@ -32,7 +32,7 @@ def test_train_writes_metrics_and_adapter(tmp_path, capsys):
     assert len(metrics["history"]) >= 2 and '"accuracy"' in stdout
 
 
-def test_train_resume_continues_from_the_checkpoint(tmp_path, capsys):
+def test_train_resume_continues_from_the_checkpoint(tmp_path, capsys, trainer_runs):
     out = tmp_path / "run"
     base = ["train", "--task", "tweets", "--model", "tiny-bert", "--method", "lora", "--rank", "2",
             "--eval-steps", "2", "--out", str(out), "--keep-checkpoints", *SMALL]
@@ -41,6 +41,9 @@ def test_train_resume_continues_from_the_checkpoint(tmp_path, capsys):
     assert run_cli(base + ["--max-steps", "4", "--resume"], capsys)[0] == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["train_steps"] == 4
+    first, resumed = trainer_runs
+    assert (first.start_step, first.steps) == (0, [1, 2])
+    assert (resumed.start_step, resumed.steps) == (2, [3, 4])  # started at the checkpoint: steps 1-2 not re-run
     # step 2's evaluation comes back from the checkpoint (it still competes for the best); steps 1-2
     # were not re-run, so it is the same record
     first = json.loads((out / "checkpoints" / "checkpoint-2" / "asymlora_best.json").read_text())["history"]
@@ -103,7 +106,7 @@ def test_reproduce_runs_the_grid_then_skips_it(tmp_path, capsys):
     assert code == 0 and (tmp_path / "rep" / "report.png").stat().st_size > 0
 
 
-def test_reproduce_resumes_an_unfinished_run_from_its_own_checkpoint_only(tmp_path, capsys):
+def test_reproduce_resumes_an_unfinished_run_from_its_own_checkpoint_only(tmp_path, capsys, trainer_runs):
     """A run stopped after its step-2 checkpoint is resumed by the next `reproduce` and ends bit for bit
     like an uninterrupted run; a checkpoint stamped by another run's identity is removed, not resumed."""
     import dataclasses
@@ -135,6 +138,9 @@ def test_reproduce_resumes_an_unfinished_run_from_its_own_checkpoint_only(tmp_pa
         code, stdout, err = run_cli(["reproduce", str(config), "--max-steps", "4", "--out", str(out)], capsys)
         assert code == 0, err
         assert ("resuming from checkpoint-2" in stdout) is resumed
+        # its own checkpoint: steps 1-2 skipped, only 3-4 taken; another run's: all four from step 0
+        last = trainer_runs[-1]
+        assert (last.start_step, last.steps) == ((2, [3, 4]) if resumed else (0, [1, 2, 3, 4]))
         (line,) = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
         assert line["metrics"] == record["metrics"] and line["best_eval"] == record["best_eval"]
         a = load_file(str(folder / "adapter" / "adapter.safetensors"))
@@ -244,7 +250,7 @@ def test_checkpoints_hold_only_trained_tensors_and_no_pickle(tmp_path, capsys):
     assert len(optimizer) == 3 * len(keys)
 
 
-def test_resume_after_an_interruption_is_bit_identical(tmp_path, capsys):
+def test_resume_after_an_interruption_is_bit_identical(tmp_path, capsys, trainer_runs):
     """A run stopped right after its step-2 checkpoint (simulated: only that checkpoint is kept) and
     resumed ends with the same trained tensors as the uninterrupted run, dropout on: the data order,
     optimiser, scheduler, RNG states and adapter mask streams all continue."""
@@ -259,6 +265,9 @@ def test_resume_after_an_interruption_is_bit_identical(tmp_path, capsys):
     (split / "checkpoints").mkdir(parents=True)
     shutil.copytree(whole / "checkpoints" / "checkpoint-2", split / "checkpoints" / "checkpoint-2")
     assert run_cli(common + ["--resume", "--out", str(split)], capsys)[0] == 0
+    whole_run, resumed = trainer_runs
+    assert (whole_run.start_step, whole_run.steps) == (0, [1, 2, 3, 4])
+    assert (resumed.start_step, resumed.steps) == (2, [3, 4])  # the checkpoint's step 2, then only steps 3-4
     a = load_file(str(whole / "checkpoints" / "checkpoint-4" / "trainable.safetensors"))
     b = load_file(str(split / "checkpoints" / "checkpoint-4" / "trainable.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
