@@ -1,7 +1,8 @@
 """Run ``asymlora.cli`` with a probe on ``Trainer.train``: after training, each process writes what
-FSDP did to the model and the optimiser to ``$FSDP_PROBE_DIR/rank<k>.json`` (used by test_fsdp.py):
-which parameters are sharded DTensors, the frozen factors' types, their gradients, and whether any
-frozen factor reached the optimiser."""
+the launch did to the model and the optimiser to ``$FSDP_PROBE_DIR/rank<k>.json`` (used by
+test_fsdp.py): accelerate's distributed type and the class wrapping the model, which parameters are
+sharded DTensors, the shape each rank holds of every trained parameter, the frozen factors' types,
+their gradients, and whether any frozen factor reached the optimiser."""
 
 import json
 import os
@@ -25,6 +26,10 @@ def _probed_train(self, *args, **kwargs):
         "rank": int(os.environ.get("RANK", "0")),
         "world_size": int(os.environ.get("WORLD_SIZE", "1")),
         "model_class": type(model).__name__,
+        "distributed_type": str(getattr(self.accelerator.distributed_type, "value", self.accelerator.distributed_type)),
+        "wrapper_class": type(self.model_wrapped).__name__,
+        "trainable_local_shapes": {n: list(p.to_local().shape if isinstance(p, DTensor) else p.shape)
+                                   for n, p in model.named_parameters() if p.requires_grad},
         "sharded_params": sorted(n for n, p in model.named_parameters() if isinstance(p, DTensor)),
         "unsharded_params": sorted(n for n, p in model.named_parameters() if not isinstance(p, DTensor)),
         "trainable_params": sorted(n for n, p in model.named_parameters() if p.requires_grad),

@@ -8,8 +8,11 @@
 2. ``accelerate launch --config_file configs/accelerate/fsdp2_cpu_2proc.yaml`` of ``asymlora train``
    (the command users know). accelerate 1.15 only switches to FSDP for accelerator devices
    (``AcceleratorState``: the FSDP branch is taken for MULTI_GPU, MULTI_XPU, … but not MULTI_CPU),
-   so on the CPU the same command trains as DDP; the probe (tests/fsdp_probe.py) records that no
-   parameter was sharded, and the test says so if that ever changes.
+   so on the CPU the same command trains as DDP, unsharded: the probe (tests/fsdp_probe.py)
+   records accelerate's distributed type (MULTI_CPU), the wrapper (DistributedDataParallel) and
+   that each rank holds every trained parameter whole; the test asserts exactly that (and says so
+   if accelerate ever starts sharding on the CPU), and that the two processes train the same B as
+   one process.
 
 Tolerance as in tests/test_ddp.py: trained tensors to 1e-4 absolute (sums in another order,
 amplified a little by Adam).
@@ -77,7 +80,9 @@ def test_fully_shard_on_two_cpu_processes_matches_one_and_keeps_frozen_factors_a
     assert read_adapter(tmp_path / "one" / "adapter_rank0").meta.base_model == saved.meta.base_model
 
 
-def test_accelerate_launch_with_the_fsdp_config_trains_b_only_and_matches_one_process(tmp_path):
+def test_accelerate_launch_with_the_fsdp_config_on_cpu_trains_unsharded_ddp_matching_one_process(tmp_path):
+    """On the CPU the FSDP config does NOT shard: accelerate runs the two processes as DDP, each
+    holding every trained tensor whole; the trained B's equal one process's."""
     common = ["train", "--task", "tweets", "--model", "tiny-llama", "--method", "b_only", "--rank", "4", "--dropout", "0",
               "--max-steps", "4", "--train-limit", "64", "--eval-limit", "32", "--max-length", "24", "--lr", "1e-2",
               "--eval-steps", "4", "--threads", "1", "--no-save-checkpoints"]
@@ -102,8 +107,10 @@ def test_accelerate_launch_with_the_fsdp_config_trains_b_only_and_matches_one_pr
         assert report["world_size"] == 2 and report["frozen_factor_types"] == ["Tensor"]
         assert report["frozen_factor_grads"] == [] and report["frozen_factors_in_optimizer"] == []
         assert all(n.endswith(".B") or n.startswith("score.") for n in report["trainable_params"])
-        assert report["sharded_params"] == [], (
+        assert report["sharded_params"] == [] and report["distributed_type"] == "MULTI_CPU", (
             "accelerate now shards on the CPU: update docs/benchmarks.md (sharded training) and this test")
+        assert report["wrapper_class"] == "DistributedDataParallel"                    # data parallel...
+        assert report["trainable_local_shapes"] == {n: list(t.shape) for n, t in a.items()}  # ...each rank whole
 
 
 def _run_env(command: list[str], cwd: Path, extra: dict) -> None:
