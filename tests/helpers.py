@@ -25,7 +25,7 @@ def randomise_trained(model, seed: int = 1):
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for module in adapted_modules(model).values():
-            for tensor in module.adapter_params().values():
+            for tensor in module.trained_factor_params().values():
                 tensor.copy_(torch.randn(tensor.shape, generator=generator))
         for parameter in model.classifier.parameters():
             parameter.add_(torch.randn(parameter.shape, generator=generator))

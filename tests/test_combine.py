@@ -26,7 +26,7 @@ def trained(path, value_seed, **fields):
     generator = torch.Generator().manual_seed(100 + value_seed)
     with torch.no_grad():
         for module in adapted_modules(model).values():
-            for tensor in module.adapter_params().values():
+            for tensor in module.trained_factor_params().values():
                 tensor.copy_(torch.randn(tensor.shape, generator=generator))
     return model.eval()
 

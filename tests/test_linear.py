@@ -100,7 +100,7 @@ def test_b_only_saves_at_most_a_twentieth_of_pefts_lora_layer():
 def test_merge_equals_unmerged_and_unmerge_is_bit_exact(train, inits):
     layer = adapted(train=train, **inits).eval()
     with torch.no_grad():
-        for p in layer.adapter_params().values():
+        for p in layer.trained_factor_params().values():
             p.normal_()
     original = layer.base.weight.detach().clone()
     x = torch.randn(5, 24)

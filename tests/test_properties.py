@@ -56,7 +56,7 @@ def randomise(model: nn.Module, seed: int) -> nn.Module:
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for module in adapted_modules(model).values():
-            for tensor in module.adapter_params().values():
+            for tensor in module.trained_factor_params().values():
                 tensor.copy_(torch.randn(tensor.shape, generator=generator))
     return model
 

@@ -1,7 +1,17 @@
 """asymlora: asymmetric low-rank adapters (Zhu et al., ICML 2024).
 
 Freeze A at a random orthonormal matrix, train only B: LoRA's accuracy with half the trainable
-parameters. The public API is re-exported here; nothing else lives in this file.
+parameters. The public API is re-exported here; nothing else lives in this file:
+
+* adapters on any PyTorch model: :func:`inject` with an :class:`AdapterConfig`, the layer
+  :class:`AdaptedLinear`, inspection (:func:`adapted_modules`, :func:`get_adapter_params`,
+  :func:`summary`, parameter counts), merging, files (save / load / PEFT / merged export),
+  :func:`combine` and batched serving (:func:`serve`, :func:`adapter_rows`);
+* the paper's methods by name: :func:`get_method` (a :class:`MethodSpec`) and :func:`prepare`
+  (make a freshly loaded model ready to train with a method: an adapter method, AdaLoRA, full
+  fine-tuning or a linear probe).
+
+Every other name in the package's modules is internal unless its module's docstring says otherwise.
 """
 
 from asymlora.adapters.config import AdapterConfig
@@ -9,6 +19,7 @@ from asymlora.adapters.init import INITIALISERS
 from asymlora.adapters.inject import (
     adapted_modules,
     disable_adapters,
+    get_adapter_params,
     inject,
     merge,
     summary,
@@ -21,12 +32,15 @@ from asymlora.adapters.io import fingerprint, load_adapter, read_adapter, save_a
 from asymlora.adapters.linear import AdaptedLinear
 from asymlora.adapters.peft_interop import export_peft, import_peft
 from asymlora.adapters.serving import adapter_rows, serve
+from asymlora.methods import MethodSpec, get_method, prepare
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AdapterConfig", "AdaptedLinear", "INITIALISERS", "adapted_modules", "adapter_rows", "combine",
-    "disable_adapters", "export_peft", "fingerprint", "import_peft", "inject", "load_adapter", "merge",
-    "read_adapter", "save_adapter", "save_merged", "serve", "summary", "total_parameters",
-    "trainable_parameters", "unmerge", "__version__",
+    "disable_adapters", "export_peft", "fingerprint", "get_adapter_params", "import_peft", "inject", "load_adapter",
+    "merge", "read_adapter", "save_adapter", "save_merged", "serve", "summary", "total_parameters",
+    "trainable_parameters", "unmerge",
+    "MethodSpec", "get_method", "prepare",
+    "__version__",
 ]

@@ -158,7 +158,18 @@ def plain_label(label: str) -> str:
 
 
 def get_method(name: str) -> MethodSpec:
-    """The registered method called ``name``; an unknown name raises ValueError with a hint."""
+    """The registered method called ``name`` (the paper's methods: see the module docstring).
+
+    Args:
+        name (str): a registry name, e.g. ``"b_only"``, ``"lora"``, ``"a_only"``; dashes for
+            underscores and any letter case are accepted (``"B-only"`` is ``"b_only"``).
+
+    Returns:
+        MethodSpec: the method's label, kind, trained factor(s) and initialisers.
+
+    Raises:
+        ValueError: an unknown name (the message suggests the closest known one and lists them all).
+    """
     key = str(name).strip().replace("-", "_")
     if key in METHODS:
         return METHODS[key]
@@ -242,17 +253,31 @@ def prepare(model: nn.Module, method: str | MethodSpec, rank: int = 8, alpha: fl
             total_steps: int | None = None) -> nn.Module:
     """Make ``model`` ready to train with ``method``; returns the model to train.
 
-    model         a freshly loaded base model (e.g. ``AutoModelForSequenceClassification``).
-    rank, alpha   adapter rank r and scaling numerator (s = alpha / r); ignored by full / linear_probe.
-    dropout       adapter input dropout.
-    targets       module-name suffixes to adapt (``["query", "value"]`` for RoBERTa), a
-                  ``"re:<regex>"`` or ``"all-linear"``.
-    seed          adapter seed: draws every frozen / initial factor.
-    head_modules  suffixes of the task head, kept trainable by every method.
-    total_steps   optimiser steps of the run; required by AdaLoRA's rank schedule.
+    An adapter method injects ``W0 + s · B A`` (``A: r × d_in``, ``B: d_out × r``, ``s = alpha / r``)
+    into every target with the method's trained factor(s) and initialisers (:func:`asymlora.inject`);
+    ``adalora`` wraps the model in PEFT's AdaLoRA; ``full`` trains every parameter; ``linear_probe``
+    only the head.
 
-    The returned model is the same object for asymlora methods, full and linear_probe, and a PEFT
-    ``PeftModel`` wrapping it for adalora.
+    Args:
+        model (nn.Module): a freshly loaded base model (e.g. ``AutoModelForSequenceClassification``).
+        method (str | MethodSpec): a registry name (:func:`get_method`) or a spec.
+        rank (int): adapter rank r (>= 1); ignored by full / linear_probe.
+        alpha (float): scaling numerator (s = alpha / r); ignored by full / linear_probe.
+        dropout (float): adapter input dropout.
+        targets (Sequence[str] | str): module-name suffixes to adapt (``["query", "value"]`` for
+            RoBERTa), a ``"re:<regex>"`` or ``"all-linear"``.
+        seed (int): adapter seed: draws every frozen / initial factor.
+        head_modules (Iterable[str]): suffixes of the task head, kept trainable by every method.
+        total_steps (int | None): optimiser steps of the run; required by AdaLoRA's rank schedule.
+
+    Returns:
+        nn.Module: the same object for asymlora methods, full and linear_probe, and a PEFT
+        ``PeftModel`` wrapping it for adalora.
+
+    Raises:
+        ValueError: an unknown method, a rank that is not an integer >= 1 for a method that uses
+            one, AdaLoRA without ``total_steps >= 3``, linear_probe without a head module, or any
+            error of :func:`asymlora.inject` (targets that match nothing, …).
     """
     spec = method if isinstance(method, MethodSpec) else get_method(method)
     if spec.uses_rank and (isinstance(rank, bool) or not isinstance(rank, int) or rank < 1):

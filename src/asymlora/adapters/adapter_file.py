@@ -283,9 +283,21 @@ def read_meta(directory: str | os.PathLike) -> AdapterMeta:
 def read_adapter(directory: str | os.PathLike, base_model: nn.Module | None = None) -> AdapterFile:
     """Read an adapter folder and verify every hash (see the module docstring).
 
-    ``base_model`` is needed only to verify frozen factors whose recipe reads the pretrained weight
-    and that the file does not store (format-1 ``svd`` files); without it they are left out of
-    ``AdapterFile.frozen``.
+    Args:
+        directory (str | os.PathLike): a folder written by :func:`asymlora.save_adapter`.
+        base_model (nn.Module | None): needed only to verify frozen factors whose recipe reads the
+            pretrained weight and that the file does not store (format-1 ``svd`` files); without it
+            they are left out of ``AdapterFile.frozen``.
+
+    Returns:
+        AdapterFile: the metadata (``meta``: config, per-module entries, base-model fingerprint), the
+        stored tensors (``tensors``) and the frozen factors regenerated from their recipes (``frozen``).
+
+    Raises:
+        FileNotFoundError: the folder or one of its two files is missing.
+        NotADirectoryError: ``directory`` is not a folder.
+        ValueError: a file is corrupt (hash, JSON, fields, tensor names), a PEFT folder, or of another
+            format version.
     """
     from asymlora.atomic import recover_folder
 

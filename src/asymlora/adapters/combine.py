@@ -102,10 +102,25 @@ def weighted_sum(states: Sequence[AdapterFile], weights: Sequence[float], keys) 
 def combine(adapters: Sequence, weights: Sequence[float], base: nn.Module | None = None) -> nn.Module:
     """One adapter whose delta is ``Σ_i weights[i] · delta_i``, exactly.
 
-    ``adapters``: models carrying asymlora adapters, or adapter folders (then ``base`` is needed:
-    the first folder is loaded into it). Every adapter must share every frozen factor. Returns a
-    new model (a copy of the first adapter model, unmerged) or ``base`` with the result loaded.
-    Trained factors and ``modules_to_save`` parameters become weighted sums.
+    With A frozen and shared, ``Σ_i w_i · s B_i A = s (Σ_i w_i B_i) A``: trained factors and
+    ``modules_to_save`` parameters become weighted sums. (LoRA adapters do not combine exactly:
+    ``Σ w_i B_i A_i ≠ (Σ w_i B_i)(Σ w_i A_i)``.)
+
+    Args:
+        adapters (Sequence[nn.Module | str | os.PathLike]): models carrying asymlora adapters, or
+            adapter folders (then ``base`` is needed: the first folder is loaded into it). Every
+            adapter must train one factor only and share every frozen factor bit for bit.
+        weights (Sequence[float]): one finite weight per adapter.
+        base (nn.Module | None): a fresh base model, when ``adapters`` are folders.
+
+    Returns:
+        nn.Module: a new model (a copy of the first adapter model, unmerged) or ``base`` with the
+        combined adapter loaded.
+
+    Raises:
+        ValueError: no adapters, a weight count that differs, a weight that is not finite, adapters
+            that differ in modules, shapes, ranks, scalings or frozen factors, or LoRA adapters.
+        TypeError: an adapter that is neither a model nor a folder.
     """
     adapters = list(adapters)
     weights = [float(w) for w in weights]

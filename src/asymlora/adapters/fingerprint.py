@@ -116,7 +116,18 @@ def base_fingerprint(model: nn.Module, names: list[str] | None = None) -> BaseFi
 
 
 def fingerprint(model: nn.Module, names: list[str] | None = None) -> dict:
-    """:func:`base_fingerprint` as the JSON mapping the file holds, without class and name:
-    ``{"modules": {name: [d_out, d_in]}, "weights": {name: {"sha256", "dtype"}}}``."""
+    """:func:`base_fingerprint` as the JSON mapping the file holds, without class and name.
+
+    Args:
+        model (nn.Module): a model, with or without adapters (an adapted layer is hashed at its
+            pretrained weight ``W0``, rebuilt exactly when merged).
+        names (list[str] | None): the target module names; default: the model's adapted modules.
+
+    Returns:
+        dict: ``{"modules": {name: [d_out, d_in]}, "weights": {name: {"sha256": str, "dtype": str}}}``.
+
+    Raises:
+        AttributeError: a name is not a module of ``model``.
+    """
     data = base_fingerprint(model, names).to_dict()
     return {"modules": data["modules"], "weights": data["weights"]}

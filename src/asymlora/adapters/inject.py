@@ -68,11 +68,24 @@ def find_targets(model: nn.Module, config: AdapterConfig) -> list[str]:
 def inject(model: nn.Module, config: AdapterConfig) -> nn.Module:
     """Freeze ``model`` and wrap its target layers with adapters; returns the same model.
 
-    Raises ValueError when nothing matches (listing a few linear layers that do exist), when the
-    model already carries asymlora adapters, or when a factor cannot be drawn (e.g. an orthonormal
-    factor with rank > dimension). Targets that match nothing, or a rank a layer cannot hold, are
-    :class:`~asymlora.errors.UserError` (a ValueError). Every factor is drawn before the model is
-    changed, so a failure leaves the model as it was.
+    Each target layer ``y = W0 x + b`` becomes ``y = W0 x + b + s · B (A · drop(x))`` with
+    ``A: r × d_in``, ``B: d_out × r``, ``s = alpha / r`` (:class:`AdaptedLinear`). Every factor is
+    drawn before the model is changed, so a failure leaves the model as it was.
+
+    Args:
+        model (nn.Module): a base model without asymlora adapters (``nn.Linear`` or ``Conv1D`` layers).
+        config (AdapterConfig): rank, alpha, dropout, which factors train, initialisers, seed, targets
+            and ``modules_to_save`` (kept trainable, e.g. the classifier head).
+
+    Returns:
+        nn.Module: ``model`` itself, every parameter frozen except the trained factors and the
+        ``modules_to_save`` parameters.
+
+    Raises:
+        UserError: (a ValueError) the targets match nothing (the message lists a few linear layers
+            that exist), a target is not a linear layer, or a rank a layer cannot hold.
+        ValueError: the model already carries asymlora adapters, a ``modules_to_save`` entry matches
+            no module, or a factor cannot be drawn (e.g. an orthonormal factor with rank > dimension).
     """
     if any(isinstance(m, AdaptedLinear) for m in model.modules()):
         raise ValueError("the model already has asymlora adapters; start from a fresh base model")
@@ -100,8 +113,45 @@ def inject(model: nn.Module, config: AdapterConfig) -> nn.Module:
 
 
 def adapted_modules(model: nn.Module) -> dict[str, AdaptedLinear]:
-    """``{target name: AdaptedLinear}`` in model order."""
+    """The adapted layers of ``model``.
+
+    Args:
+        model (nn.Module): any model.
+
+    Returns:
+        dict[str, AdaptedLinear]: ``{target name: AdaptedLinear}`` in model order; empty without adapters.
+    """
     return {m.name: m for m in model.modules() if isinstance(m, AdaptedLinear)}
+
+
+def get_adapter_params(model: nn.Module) -> dict[str, nn.Parameter]:
+    """The model's trainable adapter parameters by dotted name, as torchtune's
+    ``torchtune.modules.peft.get_adapter_params`` returns them.
+
+    Every module with an ``adapter_params()`` method (an :class:`AdaptedLinear`, or any module
+    following torchtune's adapter protocol) contributes the parameters it names: for B-only,
+    ``{"encoder.layer.0.attention.self.query.B": B (d_out × r), …}``. The frozen factors are buffers
+    and never here; nor are ``modules_to_save`` parameters (a classifier head): they are trainable
+    but not adapter parameters, so ``trainable_parameters(model)`` counts them and this does not.
+
+    Args:
+        model (nn.Module): any model, with or without adapters.
+
+    Returns:
+        dict[str, nn.Parameter]: ``{module name + "." + parameter name: the parameter itself}`` in
+        model order; empty when the model has no adapters.
+
+    Raises:
+        AttributeError: a module's ``adapter_params()`` names something that is not one of its
+            parameters.
+    """
+    found: dict[str, nn.Parameter] = {}
+    for prefix, module in model.named_modules():
+        names = getattr(module, "adapter_params", None)
+        if callable(names):
+            for name in names():
+                found[f"{prefix}.{name}" if prefix else name] = module.get_parameter(name)
+    return found
 
 
 def adapter_config(model: nn.Module) -> AdapterConfig:
@@ -119,14 +169,38 @@ def _require_adapters(model: nn.Module) -> dict[str, AdaptedLinear]:
 
 
 def merge(model: nn.Module) -> nn.Module:
-    """Fold every adapter into its base weight (fp32 delta, cast once). Exactly reversible."""
+    """Fold every adapter into its base weight: ``W0 ← W0 + s · B A`` (fp32 delta, cast once).
+
+    Exactly reversible: :func:`unmerge` restores ``W0`` bit for bit. Merging twice is a no-op.
+
+    Args:
+        model (nn.Module): a model with asymlora adapters.
+
+    Returns:
+        nn.Module: ``model`` itself, merged.
+
+    Raises:
+        ValueError: the model has no asymlora adapters.
+    """
     for module in _require_adapters(model).values():
         module.merge()
     return model
 
 
 def unmerge(model: nn.Module) -> nn.Module:
-    """Undo :func:`merge`, restoring the pretrained weights bit for bit."""
+    """Undo :func:`merge`, restoring the pretrained weights ``W0`` bit for bit (no-op when not merged).
+
+    Args:
+        model (nn.Module): a model with asymlora adapters.
+
+    Returns:
+        nn.Module: ``model`` itself, unmerged.
+
+    Raises:
+        ValueError: the model has no asymlora adapters.
+        RuntimeError: a trained factor or a base weight changed in place since the merge (the
+            restored weight would be wrong).
+    """
     for module in _require_adapters(model).values():
         module.unmerge()
     return model
@@ -134,7 +208,18 @@ def unmerge(model: nn.Module) -> nn.Module:
 
 @contextlib.contextmanager
 def disable_adapters(model: nn.Module) -> Iterator[nn.Module]:
-    """Within the block the model computes as its base (merged adapters are unmerged meanwhile)."""
+    """Within the block the model computes as its base: ``y = W0 x + b`` (merged adapters are
+    unmerged meanwhile and merged again on exit).
+
+    Args:
+        model (nn.Module): a model with asymlora adapters.
+
+    Yields:
+        nn.Module: ``model`` itself, adapters off until the block ends.
+
+    Raises:
+        ValueError: the model has no asymlora adapters.
+    """
     modules = list(_require_adapters(model).values())
     was_merged = [m.merged for m in modules]
     for module in modules:
@@ -150,22 +235,45 @@ def disable_adapters(model: nn.Module) -> Iterator[nn.Module]:
 
 
 def trainable_parameters(model: nn.Module) -> int:
-    """Number of scalars that an optimiser would update (``requires_grad`` parameters)."""
+    """Number of scalars that an optimiser would update (``requires_grad`` parameters).
+
+    Args:
+        model (nn.Module): any model.
+
+    Returns:
+        int: ``Σ numel`` over parameters with ``requires_grad`` (B-only, per adapted layer: ``d_out · r``,
+        plus any ``modules_to_save`` parameters).
+    """
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def total_parameters(model: nn.Module) -> int:
-    """Parameters plus frozen factor buffers (the size of the model as it computes)."""
+    """Parameters plus frozen factor buffers (the size of the model as it computes).
+
+    Args:
+        model (nn.Module): any model.
+
+    Returns:
+        int: ``Σ numel`` over all parameters plus the frozen factors (B-only: ``r · d_in`` per layer).
+    """
     frozen = sum(getattr(m, f).numel() for m in adapted_modules(model).values() for f in m.frozen_factors)
     return sum(p.numel() for p in model.parameters()) + frozen
 
 
 def summary(model: nn.Module) -> str:
-    """A plain-text table: one line per adapted module, then totals."""
+    """A plain-text table: one line per adapted module (d_in, d_out, rank, trained and frozen
+    factors, trained scalars), then the totals of :func:`trainable_parameters` / :func:`total_parameters`.
+
+    Args:
+        model (nn.Module): any model (without adapters the table has only its header and totals).
+
+    Returns:
+        str: the table, lines joined by newlines.
+    """
     modules = adapted_modules(model)
     lines = [f"{'module':<48} {'d_in':>6} {'d_out':>6} {'rank':>5} {'trained':>7} {'frozen':>6} {'params':>9}"]
     for name, m in modules.items():
-        params = sum(p.numel() for p in m.adapter_params().values())
+        params = sum(p.numel() for p in m.trained_factor_params().values())
         lines.append(f"{name:<48} {m.in_features:>6} {m.out_features:>6} {m.rank:>5} {m.train_mode:>7} "
                      f"{','.join(m.frozen_factors) or '-':>6} {params:>9,}")
     trainable, total = trainable_parameters(model), total_parameters(model)

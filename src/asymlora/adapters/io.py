@@ -117,7 +117,22 @@ def save_adapter(model: nn.Module, directory: str | os.PathLike, store_frozen: b
 
     Only trained tensors go into ``adapter.safetensors``, plus the frozen factors that are stored
     (``store_frozen=True``, ``svd`` factors, recipe-less or edited ones); the others are recorded as
-    recipe + SHA-256. Works on merged models (the fingerprint uses the exactly-rebuilt ``W0``).
+    recipe + SHA-256. B-only: ``d_out · r`` numbers per module instead of LoRA's ``(d_in + d_out) · r``.
+    Works on merged models (the fingerprint uses the exactly-rebuilt ``W0``). The write is atomic:
+    a previous adapter in ``directory`` stays whole until the new one is complete.
+
+    Args:
+        model (nn.Module): a model with asymlora adapters (FSDP2-sharded tensors are gathered: call
+            it on every rank).
+        directory (str | os.PathLike): the adapter folder to write (created, or replaced).
+        store_frozen (bool): store every frozen factor as a tensor too, not only its recipe.
+
+    Returns:
+        Path: the folder written.
+
+    Raises:
+        ValueError: the model has no asymlora adapters.
+        NotADirectoryError: ``directory`` exists and is a file.
     """
     state = adapter_file(model, store_frozen=store_frozen)
     folder = Path(directory)
@@ -189,6 +204,21 @@ def load_adapter(base_model: nn.Module, directory: str | os.PathLike, check_weig
     Everything is checked before the model is touched: format and version, the tensor file's
     SHA-256, the base model's target modules and shapes, the fingerprint of its pretrained
     weights (skip with ``check_weights=False``), and every frozen factor's SHA-256.
+
+    Args:
+        base_model (nn.Module): a fresh base model (without adapters) of the one the adapter was
+            trained on.
+        directory (str | os.PathLike): a folder written by :func:`save_adapter`.
+        check_weights (bool): also check the hashes of the base model's pretrained weights.
+
+    Returns:
+        nn.Module: ``base_model`` itself, carrying the adapter.
+
+    Raises:
+        FileNotFoundError: the folder or one of its two files is missing.
+        NotADirectoryError: ``directory`` is not a folder.
+        ValueError: the files are corrupt or of another format or version, the base model does not
+            match (targets, shapes, weights), or it already carries asymlora adapters.
     """
     state = read_adapter(directory)
     meta = state.meta

@@ -245,8 +245,25 @@ class AdaptedLinear(nn.Module):
         """The factors that are buffers, e.g. ``("A",)`` (with or without a recipe)."""
         return tuple(f for f in "AB" if f not in self.train_mode)
 
-    def adapter_params(self) -> dict[str, nn.Parameter]:
-        """The trainable factors, keyed "A" / "B"."""
+    def adapter_params(self) -> list[str]:
+        """The names of this module's trainable adapter parameters, as torchtune's adapter
+        protocol has them (``torchtune.modules.peft.AdapterModule``).
+
+        Returns:
+            list[str]: the trained factors' names, a fresh list (``["B"]`` for B-only, ``["A"]``,
+            ``["A", "B"]`` for LoRA); the base layer's parameters are never among them. The model-level
+            :func:`asymlora.get_adapter_params` (and torchtune's own ``get_adapter_params``)
+            turns them into ``{dotted name: Parameter}``.
+        """
+        return list(self.train_mode)
+
+    def trained_factor_params(self) -> dict[str, nn.Parameter]:
+        """The trained factors themselves.
+
+        Returns:
+            dict[str, nn.Parameter]: ``{"A" | "B": factor}`` for each factor in :attr:`train_mode`
+            (``A: r × d_in``, ``B: d_out × r``); the frozen ones are buffers and not here.
+        """
         return {f: getattr(self, f) for f in self.train_mode}
 
     @property
@@ -272,7 +289,7 @@ class AdaptedLinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         result = self.base(x)
         if self.merged:
-            trained = [p for p in self.adapter_params().values() if p.requires_grad]
+            trained = [p for p in self.trained_factor_params().values() if p.requires_grad]
             if trained and torch.is_grad_enabled():
                 return MergedGuard.apply(result, self.name, *trained)
             return result
@@ -309,7 +326,7 @@ class AdaptedLinear(nn.Module):
         restored = (merged.float() - delta).to(weight.dtype)
         record = UnmergeRecord.of(weight, (restored != weight).reshape(-1).nonzero().squeeze(1))
         weight.copy_(merged)
-        record.watch([*self.adapter_params().values(), weight])
+        record.watch([*self.trained_factor_params().values(), weight])
         self._unmerge = record
         self.merged = True
 

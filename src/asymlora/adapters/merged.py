@@ -36,8 +36,21 @@ def merged_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def save_merged(model: nn.Module, directory: str | os.PathLike, **save_kwargs) -> Path:
-    """Write a plain transformers folder with the adapter merged in (``from_pretrained`` loads it
-    without asymlora). The model is left as it was (merged or not; unmerge is bit-exact)."""
+    """Write a plain transformers folder with the adapter merged in, ``W = W0 + s · B A``
+    (``from_pretrained`` loads it without asymlora). The model is left as it was (merged or not;
+    unmerge is bit-exact). The write is atomic: a previous folder stays whole until the new one is.
+
+    Args:
+        model (nn.Module): a transformers model (with ``save_pretrained``) carrying asymlora adapters.
+        directory (str | os.PathLike): the folder to write (created, or replaced).
+        **save_kwargs: passed on to ``model.save_pretrained`` (e.g. ``max_shard_size``).
+
+    Returns:
+        Path: the folder written.
+
+    Raises:
+        ValueError: the model has no ``save_pretrained`` or no asymlora adapters.
+    """
     if not hasattr(model, "save_pretrained"):
         raise ValueError(f"save_merged needs a transformers model (has save_pretrained); got {type(model).__name__}")
     modules = adapted_modules(model)

@@ -90,6 +90,17 @@ def export_peft(model: nn.Module, directory: str | os.PathLike) -> Path:
 
     ``peft.PeftModel.from_pretrained(base, directory)`` then computes what ``model`` computes.
     Files are written to a temporary folder and moved into place when complete.
+
+    Args:
+        model (nn.Module): a model with asymlora adapters.
+        directory (str | os.PathLike): the folder to write (created, or replaced).
+
+    Returns:
+        Path: the folder written.
+
+    Raises:
+        ValueError: the model has no asymlora adapters, or a ``modules_to_save`` module contains an
+            adapted module (which PEFT cannot express).
     """
     config = adapter_config(model)
     modules = adapted_modules(model)
@@ -198,10 +209,22 @@ def read_peft(directory: str | os.PathLike) -> tuple[dict, dict, dict]:
 def import_peft(base_model: nn.Module, directory: str | os.PathLike, freeze: str | None = None) -> nn.Module:
     """Read a PEFT LoRA folder into ``base_model`` (in place) as asymlora adapters; returns it.
 
-    ``freeze``: None (LoRA: both factors trained), ``"A"`` (A a frozen buffer, B trained — the
-    paper's method continuing from a LoRA adapter) or ``"B"``. The frozen factor has no recipe,
-    so :func:`~asymlora.adapters.io.save_adapter` stores it in the file. Factors are cast to
-    fp32. Scaling (``lora_alpha``, ``alpha_pattern``, ``rank_pattern``, ``use_rslora``) is kept.
+    The frozen factor has no recipe, so :func:`~asymlora.adapters.io.save_adapter` stores it in the
+    file. Factors are cast to fp32. Scaling (``lora_alpha``, ``alpha_pattern``, ``rank_pattern``,
+    ``use_rslora``) is kept.
+
+    Args:
+        base_model (nn.Module): a fresh base model (without asymlora adapters) of the PEFT adapter.
+        directory (str | os.PathLike): a PEFT LoRA folder (``adapter_config.json`` and weights).
+        freeze (str | None): None (LoRA: both factors trained), ``"A"`` (A a frozen buffer, B
+            trained — the paper's method continuing from a LoRA adapter) or ``"B"``.
+
+    Returns:
+        nn.Module: ``base_model`` itself, carrying the imported adapters.
+
+    Raises:
+        ValueError: an invalid ``freeze``, a folder that is not a supported PEFT LoRA adapter, a base
+            model that does not match it (modules, shapes), or one that already carries adapters.
     """
     if freeze not in FREEZE_TO_TRAIN:
         raise ValueError(f"freeze={freeze!r} is invalid: allowed values are None, 'A', 'B'")

@@ -146,10 +146,19 @@ def _per_row_heads(model: nn.Module, states, router: RowRouter) -> None:
 def serve(adapters: Sequence, base: nn.Module | None = None) -> nn.Module:
     """A model that runs ``len(adapters)`` B-only adapters in one batch (see the module docstring).
 
-    ``adapters``: models with asymlora adapters, or adapter folders (then the first one is
-    loaded into ``base``). All must train B only and share every frozen A (same recipe). The
-    result is a copy of the first model (or ``base``) whose adapted layers are replaced by
-    :class:`SharedABLinear`; call it inside :func:`adapter_rows`.
+    Args:
+        adapters (Sequence[nn.Module | str | os.PathLike]): models with asymlora adapters, or adapter
+            folders (then the first one is loaded into ``base``). All must train B only and share
+            every frozen A (same recipe).
+        base (nn.Module | None): a fresh base model, when ``adapters`` are folders.
+
+    Returns:
+        nn.Module: a copy of the first model (or ``base``), in eval mode, whose adapted layers are
+        replaced by :class:`SharedABLinear`; call it inside :func:`adapter_rows`.
+
+    Raises:
+        ValueError: no adapters, or adapters that do not train B only or do not share their frozen A.
+        TypeError: an adapter that is neither a model nor a folder.
     """
     adapters = list(adapters)
     if not adapters:
@@ -171,7 +180,19 @@ def serve(adapters: Sequence, base: nn.Module | None = None) -> nn.Module:
 
 @contextlib.contextmanager
 def adapter_rows(model: nn.Module, index) -> Iterator[nn.Module]:
-    """Within the block, row ``i`` of every batch fed to ``model`` uses adapter ``index[i]``."""
+    """Within the block, row ``i`` of every batch fed to ``model`` uses adapter ``index[i]``.
+
+    Args:
+        model (nn.Module): a serving model built by :func:`serve`.
+        index (Sequence[int] | torch.Tensor): one adapter number per batch row, each in
+            ``[0, len(adapters))``.
+
+    Yields:
+        nn.Module: ``model`` itself, routed by ``index`` until the block ends.
+
+    Raises:
+        ValueError: ``model`` is not a serving model, or an index is out of range.
+    """
     router = getattr(model, ROUTER_ATTRIBUTE, None)
     if router is None:
         raise ValueError("the model is not a serving model (build it with asymlora.serve(adapters))")

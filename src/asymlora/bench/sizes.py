@@ -53,7 +53,7 @@ def _fill_trained(model, seed: int) -> None:
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for module in adapted_modules(model).values():
-            for tensor in module.adapter_params().values():
+            for tensor in module.trained_factor_params().values():
                 tensor.copy_(torch.randn(tensor.shape, generator=generator) * 0.01)
 
 
