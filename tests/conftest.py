@@ -8,6 +8,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 import re  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
@@ -56,6 +57,7 @@ def tiny(tmp_path_factory):
 
 
 # ------------------------------------------------------------------------------ Trainer step recorder
+@dataclass
 class TrainingRun:
     """What one ``Trainer.train`` call did in this process.
 
@@ -64,9 +66,8 @@ class TrainingRun:
     optimiser step this process actually took, in order.
     """
 
-    def __init__(self, start_step: int):
-        self.start_step = start_step
-        self.steps: list[int] = []
+    start_step: int
+    steps: list[int] = field(default_factory=list)
 
 
 @pytest.fixture
