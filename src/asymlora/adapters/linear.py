@@ -276,7 +276,14 @@ class AdaptedLinear(nn.Module):
 
     # -------------------------------------------------------------- forward
     def delta(self, x: torch.Tensor) -> torch.Tensor:
-        """``s · B (A · drop(x))`` for x (…, d_in), computed in the factors' dtype."""
+        """The adapter's contribution ``s · B (A · drop(x))``, computed in the factors' dtype.
+
+        Args:
+            x (torch.Tensor): input of shape (…, d_in).
+
+        Returns:
+            torch.Tensor: shape (…, d_out); dropout (a mask from the layer's own stream) only in training.
+        """
         x = x.to(self.A.dtype)
         if not (self.training and self.dropout > 0):
             return F.linear(F.linear(x, self.A), self.B) * self.scaling
@@ -287,6 +294,17 @@ class AdaptedLinear(nn.Module):
         return F.linear(F.linear(dropped, self.A), self.B) * self.scaling
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``y = W0 x + b + s · B (A · drop(x))`` (only the base when merged or inactive).
+
+        Args:
+            x (torch.Tensor): input of shape (…, d_in).
+
+        Returns:
+            torch.Tensor: shape (…, d_out), in the base layer's output dtype.
+
+        Raises:
+            RuntimeError: (in backward) the layer is merged and its factors require grad.
+        """
         result = self.base(x)
         if self.merged:
             trained = [p for p in self.trained_factor_params().values() if p.requires_grad]
@@ -299,16 +317,28 @@ class AdaptedLinear(nn.Module):
 
     # -------------------------------------------------------------- mask stream
     def mask_state(self) -> dict:
-        """The dropout-mask stream's state, ``{"base": int, "calls": int}`` (JSON-serialisable)."""
+        """The dropout-mask stream's state.
+
+        Returns:
+            dict: ``{"base": int, "calls": int}`` (JSON-serialisable), for :meth:`load_mask_state`.
+        """
         return self.masks.state()
 
     def load_mask_state(self, state: dict) -> None:
-        """Continue the dropout-mask stream from :meth:`mask_state` (e.g. when resuming a run)."""
+        """Continue the dropout-mask stream from :meth:`mask_state` (e.g. when resuming a run).
+
+        Args:
+            state (dict): what :meth:`mask_state` returned.
+        """
         self.masks.load_state(state)
 
     # -------------------------------------------------------------- merging
     def delta_weight(self) -> torch.Tensor:
-        """``s · B A`` in fp32, shape (d_out, d_in)."""
+        """The weight delta of the adapter.
+
+        Returns:
+            torch.Tensor: ``s · B A`` in fp32, shape (d_out, d_in), detached.
+        """
         return (self.B.detach().float() @ self.A.detach().float()) * self.scaling
 
     def _delta_in_layout(self) -> torch.Tensor:
@@ -317,7 +347,8 @@ class AdaptedLinear(nn.Module):
 
     @torch.no_grad()
     def merge(self) -> None:
-        """Fold the adapter into the base weight (exactly reversible by :meth:`unmerge`)."""
+        """Fold the adapter into the base weight, ``W0 ← W0 + s · B A`` (exactly reversible by
+        :meth:`unmerge`; a no-op when merged)."""
         if self.merged:
             return
         weight = self.base.weight
@@ -343,6 +374,12 @@ class AdaptedLinear(nn.Module):
 
         When merged, ``W0`` is rebuilt exactly as :meth:`unmerge` would, without changing the
         module (a new tensor); otherwise the base weight itself (a view, detached).
+
+        Returns:
+            torch.Tensor: ``W0``, shape (d_out, d_in).
+
+        Raises:
+            RuntimeError: merged, and a trained factor or the base weight changed in place since.
         """
         weight = self.base.weight.detach()
         if self.merged:
