@@ -21,6 +21,13 @@ from asymlora.adapters.io import fingerprint, load_adapter, read_adapter, save_a
 from asymlora.adapters.linear import AdaptedLinear
 from asymlora.adapters.peft_interop import export_peft, import_peft
 from asymlora.adapters.serving import adapter_rows, serve
+from asymlora.models import (
+    load_for_causal_lm,
+    load_for_image_classification,
+    load_for_seq2seq,
+    load_for_sequence_classification,
+    load_tokenizer,
+)
 
 __version__ = "0.1.0"
 
@@ -30,3 +37,5 @@ __all__ = [
     "read_adapter", "save_adapter", "save_merged", "serve", "summary", "total_parameters",
     "trainable_parameters", "unmerge", "__version__",
 ]
+__all__ += ["load_for_causal_lm", "load_for_image_classification", "load_for_seq2seq",
+            "load_for_sequence_classification", "load_tokenizer"]
