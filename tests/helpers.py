@@ -1,18 +1,14 @@
 """Small builders shared by several test modules (importable because pytest puts tests/ on sys.path)."""
 
 import torch
-from transformers import BertConfig, BertForSequenceClassification
+from transformers import BertForSequenceClassification
 
 from asymlora.adapters.inject import adapted_modules
+from asymlora.models import save_tiny_bert_classifier
 
 
-def save_tiny_bert(folder, seed: int = 0, hidden: int = 32, num_labels: int = 3) -> str:
-    """Save a seeded 2-layer random BERT classifier (vocabulary 100) to ``folder``; return its path."""
-    torch.manual_seed(seed)
-    config = BertConfig(vocab_size=100, hidden_size=hidden, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=37, num_labels=num_labels)
-    BertForSequenceClassification(config).save_pretrained(folder)
-    return str(folder)
+#: Save a seeded 2-layer random BERT classifier (vocabulary 100) to ``folder``; return its path.
+save_tiny_bert = save_tiny_bert_classifier
 
 
 def fresh_bert(path) -> BertForSequenceClassification:

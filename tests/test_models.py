@@ -152,3 +152,117 @@ def test_packaged_minilm_loads_real_weights():
         torch.testing.assert_close(model.bert.encoder.layer[0].attention.self.query.weight, f.get_tensor(key))
     with torch.no_grad():
         assert model(**_batch(tok)).logits.shape == (2, 3)
+
+
+# --------------------------------------------------------------------------------------- one loader per family
+def test_package_root_exports_the_loaders():
+    import asymlora as al
+
+    for name in ("load_for_sequence_classification", "load_for_image_classification", "load_for_causal_lm",
+                 "load_for_seq2seq", "load_tokenizer"):
+        assert getattr(al, name) is getattr(models, name) and name in al.__all__
+    model = al.load_for_sequence_classification("tiny-bert", num_labels=3)
+    assert type(model).__name__ == "BertForSequenceClassification" and model.config.num_labels == 3
+
+
+def test_causal_lm_loader_draws_missing_weights_from_the_seed():
+    tok = load_tokenizer("tiny-llama")
+    state = torch.random.get_rng_state()
+    model = models.load_for_causal_lm("tiny-llama", seed=0).eval()
+    assert torch.equal(torch.random.get_rng_state(), state)  # the caller's RNG is untouched
+    assert type(model).__name__ == "LlamaForCausalLM" and model.config.pad_token_id == tok.pad_token_id
+    ids = tok(["a short sentence", "another"], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        logits = model(**ids).logits
+    assert logits.shape == (2, ids["input_ids"].shape[1], tok.vocab_size)
+    # the saved tiny folder holds the base model only: the LM head is fresh, drawn from the seed
+    again, other = models.load_for_causal_lm("tiny-llama", seed=0), models.load_for_causal_lm("tiny-llama", seed=1)
+    assert torch.equal(model.lm_head.weight, again.lm_head.weight)
+    assert not torch.equal(model.lm_head.weight, other.lm_head.weight)
+    assert torch.equal(model.model.embed_tokens.weight, other.model.embed_tokens.weight)
+
+
+def test_causal_lm_family_loads_through_the_public_loader():
+    from asymlora.tasks import get_family
+
+    ref = resolve_model("tiny-gpt2")
+    by_family = get_family("causal_lm").load_model(ref, None, 3)
+    direct = models.load_for_causal_lm(ref, seed=3)
+    assert by_family.state_dict().keys() == direct.state_dict().keys()
+    assert all(torch.equal(v, direct.state_dict()[k]) for k, v in by_family.state_dict().items())
+
+
+def test_seq2seq_loader_gives_an_encoder_decoder_with_its_lm_head():
+    tok = load_tokenizer("tiny-bart")
+    model = models.load_for_seq2seq("tiny-bart", seed=0).eval()
+    assert type(model).__name__ == "BartForConditionalGeneration"
+    source = tok(["a short source text", "another source"], padding=True, return_tensors="pt")
+    labels = tok(text_target=["a summary", "two"], padding=True, return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        out = model(**source, labels=labels)
+    assert out.logits.shape == (2, labels.shape[1], tok.vocab_size) and torch.isfinite(out.loss)
+    with pytest.raises(ValueError):
+        models.load_for_seq2seq("tiny-bert")  # a BERT is not an encoder-decoder
+
+
+def test_image_loader_takes_image_models_only():
+    model = models.load_for_image_classification("tiny-vit", 4, seed=0).eval()
+    assert type(model).__name__ == "ViTForImageClassification"
+    with torch.no_grad():
+        assert model(pixel_values=torch.rand(2, 3, 32, 32)).logits.shape == (2, 4)
+    with pytest.raises(ValueError, match="'tiny-bert' is a text model"):
+        models.load_for_image_classification("tiny-bert", 4)
+    with pytest.raises(ValueError, match="num_labels"):
+        models.load_for_image_classification("tiny-vit", 0)
+
+
+# --------------------------------------------------------------------------------------- one table, one scheme
+def test_registry_targets_and_heads_come_from_the_architecture_table():
+    for ref in MODELS.values():
+        assert ref.model_type in models.ARCHITECTURES, ref.name
+        assert (ref.default_targets, ref.head) == models.ARCHITECTURES[ref.model_type], ref.name
+    assert resolve_model("someone/deberta-v3-base").default_targets == ("query_proj", "value_proj")
+    assert resolve_model("someone/unheard-of").model_type is None
+
+
+def test_layout_names_follow_one_scheme_and_old_spellings_resolve():
+    assert "tiny-bert-64" in models.LAYOUTS and "bert-tiny" in models.LAYOUTS and "llama-tiny" in models.LAYOUTS
+    assert not set(models.LAYOUT_ALIASES) & set(models.LAYOUTS)  # listing shows the scheme's names only
+    assert not set(models.LAYOUTS) & set(MODELS) - {"roberta-base", "roberta-large"}  # no tiny layout is a registry model
+    for old, new in models.LAYOUT_ALIASES.items():
+        assert models.layout_config(old, 1).to_dict() == models.layout_config(new, 1).to_dict()
+    assert models.layout_config("bert-tiny").hidden_size == 64 and models.layout_config("bert-tiny").num_hidden_layers == 2
+    with pytest.raises(ValueError, match="known: roberta-base, roberta-large, llama-7b, tiny-llama-64, tiny-bert-64"):
+        models.layout_config("bert-tiny-64")
+
+
+def test_benchmark_loader_keeps_the_name_it_was_given():
+    built, tokenizer, description = models.load_for_benchmark("bert-tiny", layers=1)
+    assert tokenizer is None and description == "random bert-tiny layout, 1 layers"
+    assert built.config.hidden_size == 64 and built.config.num_hidden_layers == 1
+
+
+# --------------------------------------------------------------------------------------- heads and targets
+def test_heads_and_targets_found_from_the_model():
+    from asymlora.models import classifier_head, guess_targets, head_module_name
+
+    assert classifier_head(load_for_sequence_classification("tiny-bert", 2)) == "classifier"
+    llama = load_for_sequence_classification("tiny-llama", 2)
+    assert classifier_head(llama) == "score" and guess_targets(llama) == ["q_proj", "v_proj"]
+    assert classifier_head(load_for_sequence_classification("tiny-bart", 2)) == "classification_head"
+    assert (head_module_name("roberta"), head_module_name("deberta-v2"), head_module_name("qwen2")) == \
+        ("classifier", "classifier", "score")
+    with pytest.raises(ValueError, match="no classifier head"):
+        classifier_head(torch.nn.Sequential(torch.nn.Linear(2, 2)))
+
+
+def test_empty_model_has_real_shapes_and_no_storage():
+    from asymlora.models import empty_model, tiny_config
+
+    config = tiny_config("llama")
+    base, lm = empty_model(config), empty_model(config, "causal_lm", torch.bfloat16)
+    assert type(base).__name__ == "LlamaModel" and type(lm).__name__ == "LlamaForCausalLM"
+    assert all(p.device.type == "meta" for p in lm.parameters()) and lm.lm_head.weight.dtype == torch.bfloat16
+    assert lm.model.layers[0].self_attn.q_proj.weight.shape == (32, 32)
+    with pytest.raises(ValueError, match="unknown benchmark task"):
+        empty_model(config, "seq2seq")

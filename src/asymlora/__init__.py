@@ -9,7 +9,10 @@ parameters. The public API is re-exported here; nothing else lives in this file:
   :func:`combine` and batched serving (:func:`serve`, :func:`adapter_rows`);
 * the paper's methods by name: :func:`get_method` (a :class:`MethodSpec`) and :func:`prepare`
   (make a freshly loaded model ready to train with a method: an adapter method, AdaLoRA, full
-  fine-tuning or a linear probe).
+  fine-tuning or a linear probe);
+* the packaged real models and tiny test models, one loader per task family
+  (:func:`load_for_sequence_classification`, :func:`load_for_causal_lm`, :func:`load_for_seq2seq`,
+  :func:`load_for_image_classification`) and :func:`load_tokenizer`.
 
 Every other name in the package's modules is internal unless its module's docstring says otherwise.
 """
@@ -33,6 +36,13 @@ from asymlora.adapters.linear import AdaptedLinear
 from asymlora.adapters.peft_interop import export_peft, import_peft
 from asymlora.adapters.serving import adapter_rows, serve
 from asymlora.methods import MethodSpec, get_method, prepare
+from asymlora.models import (
+    load_for_causal_lm,
+    load_for_image_classification,
+    load_for_seq2seq,
+    load_for_sequence_classification,
+    load_tokenizer,
+)
 
 __version__ = "0.1.0"
 
@@ -42,5 +52,7 @@ __all__ = [
     "merge", "read_adapter", "save_adapter", "save_merged", "serve", "summary", "total_parameters",
     "trainable_parameters", "unmerge",
     "MethodSpec", "get_method", "prepare",
+    "load_for_causal_lm", "load_for_image_classification", "load_for_seq2seq", "load_for_sequence_classification",
+    "load_tokenizer",
     "__version__",
 ]

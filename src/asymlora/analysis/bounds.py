@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
+
 
 @dataclass(frozen=True)
 class ModuleShape:
@@ -96,20 +96,11 @@ def default_targets(model_id: str):
 
 
 def empty_model(model_id: str):
-    """The model built from its config on the meta device: real module shapes, no weights loaded."""
-    import torch
-    from transformers import AutoConfig, AutoModel
+    """The base model of ``model_id`` on the meta device: real module shapes, no weights loaded
+    (:func:`asymlora.models.empty_model` of :func:`asymlora.models.read_config`)."""
+    from asymlora.models import empty_model as empty_model_of_config, read_config
 
-    path = resolve_model_path(model_id)
-    if Path(path).exists() and not (Path(path) / "config.json").exists():
-        raise FileNotFoundError(f"{path} has no config.json: not a Hugging Face model folder")
-    try:
-        config = AutoConfig.from_pretrained(path)
-    except OSError as err:
-        raise ValueError(f"cannot read the config of model {model_id!r} (offline without a cached copy?): "
-                         f"{str(err).splitlines()[0]}") from None
-    with torch.device("meta"):
-        return AutoModel.from_config(config)
+    return empty_model_of_config(read_config(model_id))
 
 
 def module_shapes(model, targets, rank: int, rank_pattern: dict | None = None) -> list[ModuleShape]:

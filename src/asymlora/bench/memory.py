@@ -1,9 +1,10 @@
 """Peak memory of one configuration, measured in a fresh subprocess.
 
-On the CPU the figure is the peak resident set size (``VmHWM``) of a new Python process that
-loads the model, builds one configuration and runs a few training steps: nothing another
-configuration allocated can inflate it. On CUDA it is ``torch.cuda.max_memory_allocated`` over
-the training steps, measured in the same kind of fresh process.
+On the CPU the figure is the peak resident set size (:func:`asymlora.measure.peak_rss_bytes`) of a
+new Python process that loads the model, builds one configuration and runs a few training steps:
+nothing another configuration allocated can inflate it. On CUDA it is
+:func:`asymlora.measure.peak_memory_bytes` (``torch.cuda.max_memory_allocated``) over the training
+steps, measured in the same kind of fresh process.
 
 Run as ``python -m asymlora.bench.memory '<json spec>'``; prints one JSON line.
 """
@@ -12,9 +13,10 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
+
+from asymlora.measure import peak_memory_bytes, peak_rss_bytes, reset_cuda_peak, rss_bytes
 
 
 def measure_in_subprocess(spec: dict, timeout: float = 900.0, module: str = "asymlora.bench.memory") -> dict:
@@ -29,30 +31,6 @@ def measure_in_subprocess(spec: dict, timeout: float = 900.0, module: str = "asy
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _status_bytes(field: str) -> int | None:
-    """A ``/proc/self/status`` memory field (``VmHWM``: peak RSS, ``VmRSS``: current) in bytes."""
-    try:
-        with open("/proc/self/status") as stream:
-            for line in stream:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
-def _peak_rss_bytes() -> int:
-    """Peak RSS of this process image. ``VmHWM`` where there is /proc: ``ru_maxrss`` is not usable
-    in a child, because Linux carries the parent's peak across fork and exec into it."""
-    peak = _status_bytes("VmHWM")
-    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-def _rss_bytes() -> int:
-    current = _status_bytes("VmRSS")
-    return current if current is not None else _peak_rss_bytes()
-
-
 def _measure(spec: dict) -> dict:
     import torch
 
@@ -65,17 +43,15 @@ def _measure(spec: dict) -> dict:
     settings = Settings(**spec["settings"])
     built = build(spec["config"], workload.template, settings)
     trainer = Trainer(built, workload.batch)
-    loaded = _rss_bytes()
+    loaded = rss_bytes()
     device = workload.batch["input_ids"].device
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
+    reset_cuda_peak(device)
     for _ in range(spec.get("steps", 2)):
         trainer.step()
-    result = {"peak_rss_bytes": _peak_rss_bytes(), "rss_after_load_bytes": loaded}
+    result = {"peak_rss_bytes": peak_rss_bytes(), "rss_after_load_bytes": loaded}
     if device.type == "cuda":
-        torch.cuda.synchronize()
-        result["cuda_max_allocated_bytes"] = torch.cuda.max_memory_allocated()
+        torch.cuda.synchronize(device)
+        result["cuda_max_allocated_bytes"] = peak_memory_bytes(device)
     return result
 
 

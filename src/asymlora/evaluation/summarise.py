@@ -15,18 +15,16 @@ Data flow::
     write_outputs(folder, ...)         -> predictions.jsonl, summary.json, table.md (atomic writes)
 
 Costs recorded: generated tokens per second (all examples' new tokens / wall time of generation)
-and peak memory (CUDA: ``torch.cuda.max_memory_allocated``; CPU: the process's peak resident set,
-``ru_maxrss``, which includes loading the model). A trained run adds its training samples per
-second (from its ``metrics.json``) and, when its folder has ``time.txt`` from GNU ``time -f %M``,
-the peak resident memory of the training process.
+and peak memory (:func:`asymlora.measure.peak_memory_bytes`; CUDA: the peak allocation during
+generation; CPU: the process's peak resident set, which includes loading the model). A trained run
+adds its training samples per second (from its ``metrics.json``) and, when its folder has
+``time.txt`` from GNU ``time -f %M``, the peak resident memory of the training process.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import resource
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from asymlora.evaluation.bootstrap import Interval, bootstrap_means
+from asymlora.measure import MIB, peak_memory_bytes, reset_cuda_peak
 from asymlora.tasks.rouge import ROUGE_TYPES, rouge_per_example
 
 GENERATIVE_FAMILIES = ("seq2seq", "causal_lm")
@@ -200,12 +199,9 @@ def source_length(subject: Subject, generation, options: SummariseOptions) -> in
 
 
 def peak_memory_mib(device: str) -> float:
-    import torch
-
-    if device.startswith("cuda"):
-        return torch.cuda.max_memory_allocated() / 2 ** 20
-    scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2 ** 20
+    """:func:`asymlora.measure.peak_memory_bytes` of ``device`` in MiB (CUDA's peak allocation, else
+    the process's peak RSS)."""
+    return peak_memory_bytes(device) / MIB
 
 
 def summarise(subject: Subject, examples: Examples, generation, options: SummariseOptions,
@@ -214,8 +210,7 @@ def summarise(subject: Subject, examples: Examples, generation, options: Summari
     import torch
 
     length = source_length(subject, generation, options)
-    if device.startswith("cuda"):
-        torch.cuda.reset_peak_memory_stats()
+    reset_cuda_peak(device)
     started = time.perf_counter()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(options.seed)

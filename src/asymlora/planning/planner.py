@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from asymlora.bench.configs import Settings
+from asymlora.models import head_module_name
 from asymlora.planning.trace import METHODS, trace
 
 GIB = float(1 << 30)
@@ -66,13 +67,9 @@ class PlanRequest:
     optimizer: str = "adamw"
 
     def settings(self) -> Settings:
-        head = None if self.task == "causal_lm" else _head_name(self.config)
+        head = None if self.task == "causal_lm" else head_module_name(self.config.model_type)
         return Settings(rank=self.rank, alpha=self.alpha, dropout=self.dropout, targets=list(self.targets),
                         head=head)
-
-
-def _head_name(config) -> str:
-    return "classifier" if config.model_type in ("bert", "roberta", "xlm-roberta", "mpnet") else "score"
 
 
 @dataclass

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from asymlora.models import ARCHITECTURES, LAYOUTS, layout_config
+from asymlora.models import ARCHITECTURES, LAYOUTS, layout_config, read_config
 
 #: Architectures planned as causal LMs by default (the rest as sequence classifiers).
 DECODERS = ("llama", "mistral", "gpt2", "qwen2", "phi3")
@@ -32,16 +32,7 @@ def load_config(model: str, layers: int | None = None) -> ModelSource:
         config = layout_config(model, layers)
         description = f"{model} layout, {config.num_hidden_layers} layers"
     else:
-        from transformers import AutoConfig
-
-        from asymlora.models import model_path
-
-        path = model_path(model)
-        try:
-            config = AutoConfig.from_pretrained(path)
-        except OSError as error:
-            raise ValueError(f"cannot read the config of {model!r} ({str(error).splitlines()[0][:120]}); "
-                             f"pass a local folder or a layout ({', '.join(LAYOUTS)})") from None
+        config = read_config(model)
         if layers:
             config.num_hidden_layers = layers
         description = f"{model} ({config.model_type}, {config.num_hidden_layers} layers)"

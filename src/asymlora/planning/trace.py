@@ -1,6 +1,6 @@
 """Saved activations of one training step, traced on the meta device (shapes only, no weights).
 
-The model is built from its config under ``accelerate.init_empty_weights`` (every parameter and
+The model is built from its config by :func:`asymlora.models.empty_model` (every parameter and
 buffer on the ``meta`` device: nothing is allocated, nothing downloaded), the method is applied by
 the same builders the benchmark uses (:mod:`asymlora.bench.configs`; ``full`` trains every
 parameter), and one forward + backward runs on meta token ids while
@@ -31,6 +31,7 @@ from torch.nn import functional as F
 
 from asymlora.bench.configs import Built, Settings, build
 from asymlora.bench.saved import SavedBytes, count_saved
+from asymlora.models import empty_model
 
 #: Planner method -> benchmark configuration (``full`` is built here).
 METHODS = {"lora": "peft_lora", "b_only": "asymlora_b_only", "adalora": "peft_adalora", "lora_fa": "peft_lora_fa",
@@ -80,17 +81,6 @@ class Traced:
 
     built: Built
     saved: SavedBytes
-
-
-def empty_model(config, task: str, dtype: torch.dtype) -> nn.Module:
-    """The model of ``config`` with every tensor on the meta device, in ``dtype``."""
-    from accelerate import init_empty_weights
-
-    from asymlora.bench.workload import _auto_class
-
-    with init_empty_weights(include_buffers=True):
-        model = _auto_class(task).from_config(config)
-    return model.to(dtype)
 
 
 def build_method(method: str, model: nn.Module, settings: Settings) -> Built:

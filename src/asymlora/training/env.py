@@ -9,6 +9,8 @@ from pathlib import Path
 
 import torch
 
+from asymlora.measure import peak_memory_bytes  # noqa: F401 - the runner's record reads it from here
+
 
 def world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
@@ -70,19 +72,4 @@ def git_commit() -> str | None:
                                capture_output=True, text=True, timeout=5).stdout.strip()
         return sha + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def peak_memory_bytes() -> int | None:
-    """Peak memory of this process so far: CUDA's peak allocation on a GPU, else the peak resident
-    set size (``ru_maxrss``, kibibytes on Linux); None where neither is available."""
-    if torch.cuda.is_available():
-        return int(torch.cuda.max_memory_allocated())
-    try:
-        import resource
-        import sys
-
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return int(peak if sys.platform == "darwin" else peak * 1024)
-    except (ImportError, OSError):
         return None

@@ -66,30 +66,10 @@ class Generated:
 
 
 def model_type_of(ref: "ModelRef") -> str | None:
-    """The ``model_type`` of ``ref`` without loading weights: a local folder's ``config.json``, a
-    tiny model's architecture, a packaged model's known type, a hub id's guessed type (None when
-    unknown)."""
-    import json
-    from pathlib import Path
-
-    from asymlora.models import HUB_NAME_PATTERNS
-
-    if ref.source == "tiny":
-        return ref.path_or_id
-    if ref.source == "packaged":
-        return PACKAGED_TYPES.get(ref.name)
-    if ref.source == "local":
-        config = Path(ref.path_or_id) / "config.json"
-        try:
-            return json.loads(config.read_text(encoding="utf-8")).get("model_type")
-        except (OSError, ValueError, AttributeError):
-            return None
-    lowered = ref.path_or_id.lower()
-    return next((arch for pattern, arch in HUB_NAME_PATTERNS if pattern in lowered), None)
-
-
-#: model_type of the packaged models (their folders are only built on first use).
-PACKAGED_TYPES = {"minilm": "bert", "smollm2": "llama"}
+    """The ``model_type`` of ``ref`` without loading weights (:attr:`ModelRef.model_type`: a local
+    folder's ``config.json``, a tiny model's architecture, a packaged model's known type, a hub id's
+    guessed type; None when unknown)."""
+    return ref.model_type
 
 
 @dataclass(frozen=True)

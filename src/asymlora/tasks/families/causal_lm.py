@@ -89,18 +89,9 @@ class CausalLM(TaskFamily):
     token_level_loss = True
 
     def load_model(self, ref, task, seed):
-        import torch
-        from transformers import AutoConfig, AutoModelForCausalLM
+        from asymlora.models import load_for_causal_lm
 
-        from asymlora.models import load_tokenizer, model_path
-
-        path = model_path(ref)
-        config = AutoConfig.from_pretrained(path)
-        if getattr(config, "pad_token_id", None) is None:
-            config.pad_token_id = load_tokenizer(ref).pad_token_id
-        with torch.random.fork_rng(devices=[]):  # any weight missing from the folder is drawn from `seed`
-            torch.manual_seed(int(seed))
-            return AutoModelForCausalLM.from_pretrained(path, config=config)
+        return load_for_causal_lm(ref, seed=seed)
 
     def preprocess(self, splits, processor, task, max_length):
         import datasets

@@ -83,15 +83,10 @@ class Seq2Seq(TaskFamily):
                             "another --model")
 
     def load_model(self, ref, task, seed):
-        import torch
-        from transformers import AutoModelForSeq2SeqLM
-
-        from asymlora.models import model_path
+        from asymlora.models import load_for_seq2seq
 
         self.check_model(ref, task)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(seed))
-            model = AutoModelForSeq2SeqLM.from_pretrained(model_path(ref))
+        model = load_for_seq2seq(ref, seed=seed)
         task.generation.apply(model.generation_config)
         return model
 
