@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+#: A grid's run folders: ``<grid out>/runs/<run_id>`` (``asymlora reproduce``).
+RUNS_DIR = "runs"
 METRICS_FILE = "metrics.json"
 TRAINABLE_FILE = "trainable.safetensors"
 IDENTITY_FILE = "run_identity.json"
@@ -66,12 +68,17 @@ class RunName:
 
     @property
     def run_id(self) -> str:
-        """``<task>/<method>-r<rank>-s<seed>``: the run's folder under ``<out>/runs/``."""
+        """``<task>/<method>-r<rank>-s<seed>``: the run's folder under ``<out>/runs/`` (:func:`grid_folder`)."""
         return f"{self.task}/{self.folder_name}"
 
     @property
     def folder_name(self) -> str:
         return f"{self.method}-r{self.rank}-s{self.seed}"
+
+
+def grid_folder(out, run_id: str) -> Path:
+    """The folder of run ``run_id`` in the grid written under ``out``: ``out/runs/<run_id>``."""
+    return Path(out) / RUNS_DIR / run_id
 
 
 def parse_folder_name(name: str) -> dict | None:

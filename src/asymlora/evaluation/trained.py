@@ -16,7 +16,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from asymlora.run_folder import ADAPTER_DIR, LOADERS, METRICS_FILE, RunName, read_metrics_bytes  # noqa: F401
+from asymlora.run_folder import (ADAPTER_DIR, LOADERS, METRICS_FILE, RunName, grid_folder,  # noqa: F401
+                                 read_metrics_bytes)
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ def folders_of_records(records: list[dict], results_path: str | Path) -> list[Pa
     results_path = Path(results_path)
     folders: list[Path] = []
     for record in records:
-        candidates = [results_path.parent / "runs" / record["run_id"]]
+        candidates = [grid_folder(results_path.parent, record["run_id"])]
         out = (record.get("config") or {}).get("out")
         if out:
             candidates.append(Path(out))

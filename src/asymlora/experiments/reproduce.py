@@ -26,6 +26,7 @@ from pathlib import Path
 from asymlora.experiments.grid import Run, expand, shard
 from asymlora.experiments.spec import Spec
 from asymlora.experiments.store import append_result, done_keys, fingerprint
+from asymlora.run_folder import grid_folder
 
 
 def train_config(spec: Spec, run: Run, out: Path, max_steps: int | None = None, progress: bool = False):
@@ -37,7 +38,7 @@ def train_config(spec: Spec, run: Run, out: Path, max_steps: int | None = None, 
     if max_steps is not None:
         options["max_steps"] = int(max_steps)
     return TrainConfig(task=run.task, model=spec.model, method=run.method, rank=max(run.rank, 1), seed=run.seed,
-                       adapter_seed=run.adapter_seed, out=str(out / "runs" / run.run_id), data_dir=spec.data_dir,
+                       adapter_seed=run.adapter_seed, out=str(grid_folder(out, run.run_id)), data_dir=spec.data_dir,
                        progress=progress, **options)
 
 
