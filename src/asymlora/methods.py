@@ -52,7 +52,7 @@ from typing import Iterable
 
 from torch import nn
 
-from asymlora.adapters.config import AdapterConfig, closest
+from asymlora.adapters.config import AdapterConfig, closest, is_rank
 from asymlora.adapters.inject import inject
 
 
@@ -87,6 +87,19 @@ class MethodSpec:
     @property
     def frozen_factors(self) -> str:
         return "".join(f for f in "AB" if self.train and f not in self.train)
+
+    def check_rank(self, rank, option: str = "rank") -> None:
+        """Refuse a rank this method cannot use (the one rank rule, :func:`asymlora.adapters.config.is_rank`).
+
+        Args:
+            rank: the requested adapter rank r; ignored by rankless methods (``uses_rank`` False).
+            option: how the message names it (``"--rank"`` for the command line).
+
+        Raises:
+            ValueError: ``rank`` is not an integer >= 1 and the method uses a rank.
+        """
+        if self.uses_rank and not is_rank(rank):
+            raise ValueError(f"{option} must be an integer >= 1 for method {self.name!r} (got {rank!r})")
 
     def adapter_config(self, rank: int, alpha: float = 16.0, dropout: float = 0.0, targets=("query", "value"),
                        seed: int = 0, head_modules: Iterable[str] = ()) -> AdapterConfig:
@@ -280,6 +293,5 @@ def prepare(model: nn.Module, method: str | MethodSpec, rank: int = 8, alpha: fl
             error of :func:`asymlora.inject` (targets that match nothing, …).
     """
     spec = method if isinstance(method, MethodSpec) else get_method(method)
-    if spec.uses_rank and (isinstance(rank, bool) or not isinstance(rank, int) or rank < 1):
-        raise ValueError(f"rank must be an integer >= 1 for method {spec.name!r} (got {rank!r})")
+    spec.check_rank(rank)
     return PREPARERS[spec.kind](spec, model, rank, alpha, dropout, targets, seed, list(head_modules), total_steps)

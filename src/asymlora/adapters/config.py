@@ -30,6 +30,18 @@ def closest(name: str, choices) -> str:
     return f" (did you mean {match[0]!r}?)" if match else ""
 
 
+def is_rank(value: Any) -> bool:
+    """The one rank rule: an ``int`` (not a ``bool``) >= 1.
+
+    Args:
+        value: a candidate adapter rank r.
+
+    Returns:
+        True when ``value`` can be the inner dimension of ``B A``.
+    """
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
 def _fail(field_name: str, value: Any, allowed: str) -> None:
     raise ValueError(f"AdapterConfig.{field_name}={value!r} is invalid: {allowed}")
 
@@ -68,7 +80,7 @@ class AdapterConfig:
     modules_to_save: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if isinstance(self.rank, bool) or not isinstance(self.rank, int) or self.rank < 1:
+        if not is_rank(self.rank):
             _fail("rank", self.rank, "an integer >= 1 is required")
         if not isinstance(self.alpha, (int, float)) or isinstance(self.alpha, bool) or not self.alpha > 0 \
                 or not math.isfinite(self.alpha):
@@ -102,7 +114,7 @@ class AdapterConfig:
         if not isinstance(self.rank_pattern, dict):
             _fail("rank_pattern", self.rank_pattern, "a mapping {pattern: rank} is required")
         for pattern, rank in self.rank_pattern.items():
-            if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
+            if not is_rank(rank):
                 _fail("rank_pattern", {pattern: rank}, "every rank must be an integer >= 1")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             _fail("seed", self.seed, "a non-negative integer is required")

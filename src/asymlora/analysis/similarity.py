@@ -28,7 +28,6 @@ comparison and every learned-vs-initial comparison.
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -37,8 +36,8 @@ from pathlib import Path
 import numpy as np
 
 from asymlora.analysis import single_blas_thread
-
-RUN_NAME = re.compile(r"^(?P<method>.+)-r(?P<rank>\d+)-s(?P<seed>\d+)$")
+from asymlora.run_folder import (ADAPTER_CONFIG, ADAPTER_DIR, RUN_NAME, RunName, parse_folder_name,  # noqa: F401
+                                 read_metrics)
 
 #: Relations between two runs of the same method and rank (docs/paper.md §4, settings a–c).
 RELATIONS = {
@@ -106,7 +105,11 @@ def column_space(factor: str, tensor) -> np.ndarray:
 # ---------------------------------------------------------------------------- run folders
 @dataclass
 class Run:
-    """One trained adapter: identity, config, and per module the learned and initial factors."""
+    """One trained adapter: identity, config, and per module the learned and initial factors.
+
+    Its task, method, rank and seed are the shared run identity (:class:`asymlora.run_folder.RunName`,
+    :meth:`name`); it is not that frozen type because it also carries the folder, the adapter seed
+    and the factors (mutable arrays filled while reading)."""
 
     path: Path
     task: str
@@ -123,6 +126,10 @@ class Run:
     def label(self) -> str:
         return f"{self.task}/s{self.seed}"
 
+    def name(self) -> RunName:
+        """The shared run identity (:class:`asymlora.run_folder.RunName`)."""
+        return RunName(self.task, self.method, self.rank, self.seed)
+
 
 def find_run_dirs(paths) -> list[Path]:
     """Run folders among ``paths``: each path itself if it holds ``adapter/adapter_config.json``,
@@ -132,10 +139,10 @@ def find_run_dirs(paths) -> list[Path]:
         path = Path(raw)
         if not path.exists():
             raise FileNotFoundError(f"{path} does not exist")
-        if (path / "adapter" / "adapter_config.json").is_file():
+        if (path / ADAPTER_DIR / ADAPTER_CONFIG).is_file():
             found.append(path)
             continue
-        below = sorted(p.parent.parent for p in path.rglob("adapter/adapter_config.json"))
+        below = sorted(p.parent.parent for p in path.rglob(f"{ADAPTER_DIR}/{ADAPTER_CONFIG}"))
         if not below:
             raise FileNotFoundError(f"{path} holds no run folder (no adapter/adapter_config.json inside)")
         found.extend(below)
@@ -152,28 +159,21 @@ def _regenerate(init: str, factor: str, shape, seed: int, module: str):
     return recipe.regenerate().double().numpy()
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path} is not valid JSON ({err})") from None
-
-
 def load_run(path) -> Run:
     """Read one run folder (see the module docstring for the layout)."""
     from asymlora.adapters.adapter_file import read_adapter
 
     path = Path(path)
-    adapter = path / "adapter"
+    adapter = path / ADAPTER_DIR
     state = read_adapter(adapter)
     config = state.config.to_dict()
     weights_file = adapter / "adapter.safetensors"
-    metrics = _read_json(path / "metrics.json") if (path / "metrics.json").is_file() else {}
-    match = RUN_NAME.match(path.name)
+    metrics = read_metrics(path, missing_ok=True)
+    named = parse_folder_name(path.name)
     task = metrics.get("task") if isinstance(metrics.get("task"), str) else path.parent.name
     method = metrics.get("method") if isinstance(metrics.get("method"), str) else (
-        match["method"] if match else path.name)
-    seed = metrics.get("seed") if isinstance(metrics.get("seed"), int) else (int(match["seed"]) if match else 0)
+        named["method"] if named else path.name)
+    seed = metrics.get("seed") if isinstance(metrics.get("seed"), int) else (named["seed"] if named else 0)
     trained = str(config["train"])
     run = Run(path=path, task=task, method=method, rank=int(config["rank"]), seed=seed,
               adapter_seed=int(config["seed"]), config=config, trained=trained)

@@ -1,42 +1,34 @@
 """Load a finished training run back into a model: :func:`load_trained`.
 
-A run folder (written by :func:`asymlora.training.runner.train`) holds ``metrics.json`` (the run's
-record: task, model, method, kind, rank, seed, config, resolved settings, metrics) and
-``adapter/``, whose content depends on the method's kind:
-
-==============  ==========================================================================
-kind            ``adapter/`` and how it is loaded (:data:`LOADERS`)
-==============  ==========================================================================
-adapter         asymlora's ``adapter_config.json`` + ``adapter.safetensors`` (the classifier
-                head included as ``modules_to_save``): :func:`asymlora.adapters.io.load_adapter`
-adalora         PEFT's folder (``adapter_config.json`` + ``adapter_model.safetensors``):
-                ``peft.PeftModel.from_pretrained``
-full            ``trainable.safetensors``: every trained parameter by its name in the model;
-linear_probe    copied into the same-named parameters (names and shapes must all match)
-==============  ==========================================================================
+A run folder (written by :func:`asymlora.training.train`; its files and how each method kind's
+``adapter/`` is saved and loaded are :mod:`asymlora.run_folder`'s) holds ``metrics.json`` (the run's
+record: task, model, method, kind, rank, seed, config, resolved settings, metrics) and ``adapter/``.
 
 The base model is rebuilt exactly as training built it:
 ``load_for_sequence_classification(model, task.num_labels, seed)``; its fresh head is then
-overwritten by the run's trained head.
+overwritten by the run's trained head (:func:`asymlora.run_folder.load_trained_tensors`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-METRICS_FILE = "metrics.json"
-ADAPTER_DIR = "adapter"
+from asymlora.run_folder import (ADAPTER_DIR, LOADERS, METRICS_FILE, RunName, grid_folder,  # noqa: F401
+                                 read_metrics_bytes)
 
 
 @dataclass(frozen=True)
 class RunIdentity:
-    """Which run: ``run_id`` is ``<task>/<folder name>`` (the layout of ``asymlora reproduce``);
-    ``digest`` is the SHA-256 (16 hex digits) of its ``metrics.json``, so a retrained run gets a
-    new digest."""
+    """Which finished run folder, as ``metrics.json`` describes it: ``run_id`` is ``<task>/<folder name>``
+    (the layout of ``asymlora reproduce``); ``digest`` is the SHA-256 (16 hex digits) of its
+    ``metrics.json``, so a retrained run gets a new digest.
+
+    Not the grid's :class:`asymlora.run_folder.RunName` itself: a folder written by ``asymlora train
+    --out X`` may have any name, and evaluations name the folder's CONTENT (model, kind, digest)
+    too. Its task, method, rank and seed are that identity (:meth:`name`)."""
 
     run_id: str
     task: str
@@ -47,6 +39,10 @@ class RunIdentity:
     rank: int
     seed: int
     digest: str
+
+    def name(self) -> RunName:
+        """The shared run identity (task, method, rank, seed)."""
+        return RunName(self.task, self.method, self.rank, self.seed)
 
     def identity(self) -> dict:
         """The :class:`RunIdentity` fields as keyword arguments (for records that extend it)."""
@@ -69,13 +65,7 @@ def read_run(folder: str | Path) -> RunInfo:
     FileNotFoundError / ValueError naming what is missing."""
     folder = Path(folder)
     path = folder / METRICS_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{folder}: not a finished run (no {METRICS_FILE})")
-    raw = path.read_bytes()
-    try:
-        record = json.loads(raw)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON ({err.msg})") from None
+    record, raw = read_metrics_bytes(folder)
     missing = [k for k in ("task", "model", "method", "kind", "seed", "metrics") if k not in record]
     if missing:
         raise ValueError(f"{path}: not a run record (missing {missing})")
@@ -100,7 +90,7 @@ def folders_of_records(records: list[dict], results_path: str | Path) -> list[Pa
     results_path = Path(results_path)
     folders: list[Path] = []
     for record in records:
-        candidates = [results_path.parent / "runs" / record["run_id"]]
+        candidates = [grid_folder(results_path.parent, record["run_id"])]
         out = (record.get("config") or {}).get("out")
         if out:
             candidates.append(Path(out))
@@ -127,46 +117,6 @@ def find_runs(folder: str | Path) -> list[Path]:
     return found
 
 
-# ------------------------------------------------------------------------------ loaders by kind
-def _load_adapter(base, folder: Path):
-    from asymlora.adapters.io import load_adapter
-
-    return load_adapter(base, folder)
-
-
-def _load_adalora(base, folder: Path):
-    from peft import PeftModel
-
-    return PeftModel.from_pretrained(base, str(folder))
-
-
-def _load_trainable(base, folder: Path):
-    """Copy ``trainable.safetensors`` into the same-named parameters of ``base``."""
-    import torch
-    from safetensors.torch import load_file
-
-    path = folder / "trainable.safetensors"
-    if not path.is_file():
-        raise FileNotFoundError(f"{folder}: no trainable.safetensors")
-    tensors = load_file(str(path))
-    parameters = dict(base.named_parameters())
-    for name, value in tensors.items():
-        target = parameters.get(name)
-        if target is None or tuple(target.shape) != tuple(value.shape):
-            raise ValueError(f"{path}: tensor {name!r} {tuple(value.shape)} has no parameter of that name and shape "
-                             "in the base model")
-    with torch.no_grad():
-        for name, value in tensors.items():
-            parameters[name].copy_(value)
-    return base
-
-
-#: kind -> loader(base model, adapter folder) -> model with the run's trained tensors.
-LOADERS: dict[str, Callable[[Any, Path], Any]] = {
-    "adapter": _load_adapter, "adalora": _load_adalora, "full": _load_trainable, "linear_probe": _load_trainable,
-}
-
-
 @dataclass
 class TrainedModel:
     """A run's model (eval mode, on ``device``), its tokenizer and its :class:`RunInfo`."""
@@ -177,15 +127,28 @@ class TrainedModel:
 
 
 def load_trained(run: str | Path | RunInfo, device: str = "cpu") -> TrainedModel:
-    """Rebuild the base model of ``run`` and load its trained tensors (by kind, :data:`LOADERS`)."""
+    """Rebuild the base model of ``run`` and load its trained tensors (by kind, :data:`asymlora.run_folder.LOADERS`).
+
+    Args:
+        run: a run folder, or its :class:`RunInfo`.
+        device: where the model goes (``"cpu"``, ``"cuda"``).
+
+    Returns:
+        The :class:`TrainedModel` (eval mode).
+
+    Raises:
+        ValueError: an unknown method kind, or tensors that do not fit the base model.
+        FileNotFoundError: not a finished run.
+    """
     from asymlora.models import load_for_sequence_classification, load_tokenizer
     from asymlora.tasks import get_task
 
+    from asymlora.run_folder import load_trained_tensors
+
     info = run if isinstance(run, RunInfo) else read_run(run)
-    loader = LOADERS.get(info.kind)
-    if loader is None:
+    if info.kind not in LOADERS:
         raise ValueError(f"{info.folder}: unknown method kind {info.kind!r}; known: {', '.join(LOADERS)}")
     task = get_task(info.task)
     base = load_for_sequence_classification(info.model, task.num_labels, seed=info.seed)
-    model = loader(base, info.folder / ADAPTER_DIR)
+    model = load_trained_tensors(base, info.kind, info.folder / ADAPTER_DIR)
     return TrainedModel(model=model.to(device).eval(), tokenizer=load_tokenizer(info.model), info=info)

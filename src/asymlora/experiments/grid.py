@@ -16,20 +16,16 @@ import re
 from dataclasses import dataclass
 
 from asymlora.experiments.spec import Spec
+from asymlora.run_folder import RunName
 
 
 @dataclass(frozen=True)
-class Run:
-    task: str
-    method: str
-    rank: int
-    seed: int
-    adapter_seed: int
+class Run(RunName):
+    """One run of the grid: the shared run identity (:class:`asymlora.run_folder.RunName`:
+    task, method, rank, seed; ``run_id`` is ``<task>/<method>-r<rank>-s<seed>``, its folder under
+    ``<out>/runs/``) and the seed of its adapter's factors."""
 
-    @property
-    def run_id(self) -> str:
-        """``<task>/<method>-r<rank>-s<seed>``: the run's folder under ``<out>/runs/``."""
-        return f"{self.task}/{self.method}-r{self.rank}-s{self.seed}"
+    adapter_seed: int
 
 
 def method_ranks(spec: Spec) -> list[tuple[str, int]]:

@@ -26,16 +26,19 @@ from pathlib import Path
 from asymlora.experiments.grid import Run, expand, shard
 from asymlora.experiments.spec import Spec
 from asymlora.experiments.store import append_result, done_keys, fingerprint
+from asymlora.run_folder import grid_folder
 
 
-def train_config(spec: Spec, run: Run, out: Path, max_steps: int | None = None, progress: bool = True):
+def train_config(spec: Spec, run: Run, out: Path, max_steps: int | None = None, progress: bool = False):
+    """The :class:`~asymlora.training.TrainConfig` of one run of the grid (``progress``: Trainer
+    progress bars and per-step log lines; quiet by default)."""
     from asymlora.training import TrainConfig
 
     options = {k: v for k, v in spec.overrides.items() if v is not None}
     if max_steps is not None:
         options["max_steps"] = int(max_steps)
     return TrainConfig(task=run.task, model=spec.model, method=run.method, rank=max(run.rank, 1), seed=run.seed,
-                       adapter_seed=run.adapter_seed, out=str(out / "runs" / run.run_id), data_dir=spec.data_dir,
+                       adapter_seed=run.adapter_seed, out=str(grid_folder(out, run.run_id)), data_dir=spec.data_dir,
                        progress=progress, **options)
 
 
@@ -45,13 +48,14 @@ def prepare_run_folder(config, main_process: bool = True) -> str | None:
     process of a distributed grid reaches the same answer: removal happens only when none matches."""
     import shutil
 
-    from asymlora.training.runner import checkpoint_matches, last_checkpoint
+    from asymlora.run_folder import CHECKPOINTS_DIR
+    from asymlora.training.resume import checkpoint_matches, last_checkpoint
 
     folder = Path(config.out)
     if checkpoint_matches(config, folder):
-        return Path(last_checkpoint(folder / "checkpoints")).name
+        return Path(last_checkpoint(folder / CHECKPOINTS_DIR)).name
     if main_process:
-        shutil.rmtree(folder / "checkpoints", ignore_errors=True)
+        shutil.rmtree(folder / CHECKPOINTS_DIR, ignore_errors=True)
     return None
 
 
@@ -76,7 +80,7 @@ def plan(spec: Spec, out: Path, seeds: list[int] | None = None, part=None, max_s
 
     Every run still to do is validated (names, ranks, numbers; and, with ``check_sources``, that its
     model and data are reachable), so a bad setting fails before the first run starts."""
-    from asymlora.training.runner import validate
+    from asymlora.training.plan import validate
 
     done = done_keys(Path(out) / "results.jsonl")
     todo, skipped = [], []
@@ -90,7 +94,7 @@ def plan(spec: Spec, out: Path, seeds: list[int] | None = None, part=None, max_s
 
 
 def reproduce(spec: Spec, out: str | Path, seeds: list[int] | None = None, part=None,
-              max_steps: int | None = None, echo=print, progress: bool = True) -> dict:
+              max_steps: int | None = None, echo=print, progress: bool = False) -> dict:
     """Train every pending run of the (sharded) grid; returns ``{"done", "skipped", "failed"}``."""
     from asymlora.atomic import atomic_write_text
     from asymlora.training import env, train

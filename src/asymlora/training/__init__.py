@@ -2,7 +2,9 @@
 
 from asymlora.training.callbacks import AdaLoRACallback, BestEvalCallback, ThroughputCallback
 from asymlora.training.config import TrainConfig, resolve
-from asymlora.training.runner import save_trained, train
+from asymlora.training.record import RunRecord
+from asymlora.run_folder import save_trained
+from asymlora.training.runner import train, train_run
 
-__all__ = ["AdaLoRACallback", "BestEvalCallback", "ThroughputCallback", "TrainConfig", "resolve",
-           "save_trained", "train"]
+__all__ = ["AdaLoRACallback", "BestEvalCallback", "RunRecord", "ThroughputCallback", "TrainConfig", "resolve",
+           "save_trained", "train", "train_run"]

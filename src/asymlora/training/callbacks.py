@@ -178,7 +178,7 @@ class MaskStateCallback(TrainerCallback):
         modules = _adapted(self.model)
         folder = _checkpoint_folder(args, state)
         # written last, atomically, for every run (``{}`` without adapters): it also marks the
-        # checkpoint as complete (see asymlora.training.runner.last_checkpoint)
+        # checkpoint as complete (see asymlora.training.resume.last_checkpoint)
         if folder is not None:
             atomic_write_text(folder / MASK_STATE_FILE,
                               json.dumps({name: m.mask_state() for name, m in modules.items()}) + "\n")

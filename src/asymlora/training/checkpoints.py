@@ -28,8 +28,8 @@ import numpy as np
 import torch
 
 from asymlora.atomic import atomic_write_bytes, atomic_write_text
+from asymlora.run_folder import TRAINABLE_FILE, save_trainable  # noqa: F401  (the one writer of trainable tensors)
 
-TRAINABLE_FILE = "trainable.safetensors"
 OPTIMIZER_TENSORS = "optimizer.safetensors"
 OPTIMIZER_JSON = "optimizer.json"
 
@@ -49,13 +49,6 @@ def load_tensors(path: Path) -> dict[str, torch.Tensor]:
 def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """``{name: parameter}`` for every parameter that requires grad."""
     return {n: p for n, p in model.named_parameters() if p.requires_grad}
-
-
-def save_trainable(model: torch.nn.Module, folder: str | os.PathLike) -> Path:
-    """Write the trainable parameters to ``folder/trainable.safetensors``."""
-    path = Path(folder) / TRAINABLE_FILE
-    save_tensors(path, trainable_state(model))
-    return path
 
 
 def load_trainable(model: torch.nn.Module, folder: str | os.PathLike) -> None:

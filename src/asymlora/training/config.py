@@ -53,7 +53,7 @@ class TrainConfig:
     save_checkpoints: bool = True
     threads: int | None = None
     logging_steps: int | None = None
-    progress: bool = True
+    progress: bool = False  # Trainer progress bars and per-step log lines (quiet by default; --verbose)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -14,7 +14,11 @@ from pathlib import Path
 
 @dataclass(frozen=True, order=True)
 class RunKey:
-    """One run of a sweep: dataset, method variant, the (single) test environment, seeds."""
+    """One run of a sweep: dataset, method variant, the (single) test environment, seeds.
+
+    Not the grid's run identity (:class:`asymlora.run_folder.RunName`: task, method, rank, seed):
+    a DomainBed run is named by what DomainBed's protocol varies (the held-out environment, a
+    hyper-parameter draw and a trial seed), and its folder layout is DomainBed's, not ``runs/<task>/``."""
 
     dataset: str
     variant: str
@@ -42,6 +46,9 @@ class Checkpoint:
 
 @dataclass(frozen=True)
 class RunRecord:
+    """A whole DomainBed run (``result.json``): its key, its hyper-parameters and every checkpoint's
+    accuracies. Not :class:`asymlora.training.record.RunRecord` (one fine-tuning run's ``metrics.json``)."""
+
     key: RunKey
     n_envs: int
     hparams: dict
