@@ -27,7 +27,69 @@ def test_every_command_module_registers():
 def test_usage_error_is_short_and_exits_2():
     result = run("theory", "--no-such-option")
     assert result.returncode == 2
-    assert "No such option" in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr == "error: no such option --no-such-option\n"
+
+
+def test_unknown_option_names_the_closest_one(capsys):
+    from helpers import run_cli
+
+    code, _, err = run_cli(["train", "--task", "tweets", "--lrate", "1e-3"], capsys)
+    assert (code, err) == (2, "error: no such option --lrate (did you mean --learning-rate?)\n")
+    code, _, err = run_cli(["report", "x.jsonl", "--titel", "t"], capsys)
+    assert (code, err) == (2, "error: no such option --titel (did you mean --title?)\n")
+
+
+def test_suggest_option_by_initials_prefix_and_spelling():
+    from asymlora.cli import suggest_option
+
+    known = ["--learning-rate", "--batch-size", "--max-length", "--max-steps", "--help"]
+    assert suggest_option("--lr", known) == "--learning-rate"
+    assert suggest_option("--bs", known) == "--batch-size"
+    assert suggest_option("--batch", known) == "--batch-size"
+    assert suggest_option("--max-lenght", known) == "--max-length"
+    assert suggest_option("--zzz", known) is None
+
+
+def test_an_old_spelling_still_works_with_one_deprecation_line(tmp_path, capsys):
+    from helpers import run_cli
+
+    code, out, err = run_cli(["theory", "--quick", "--ranks", "1,2", "--limit-dims", "8", "--draws", "4",
+                              "--gd-steps", "2", "--gd-samples", "8", "--spectra", "power_law", "--alpha", "2",
+                              "--out", str(tmp_path / "t")], capsys)
+    assert code == 0, err
+    assert [line for line in err.splitlines() if "deprecated" in line] == \
+        ["warning: '--alpha' is deprecated; use '--exponent'"]
+    assert (tmp_path / "t" / "theory.json").read_text() == json_of_new_spelling(tmp_path, capsys)
+
+
+def json_of_new_spelling(tmp_path, capsys) -> str:
+    """theory.json of the same command in the new spelling (--exponent 2)."""
+    from helpers import run_cli
+
+    code, _, err = run_cli(["theory", "--quick", "--ranks", "1,2", "--limit-dims", "8", "--draws", "4",
+                            "--gd-steps", "2", "--gd-samples", "8", "--spectra", "power_law", "--exponent", "2",
+                            "--out", str(tmp_path / "new")], capsys)
+    assert code == 0 and "deprecated" not in err
+    return (tmp_path / "new" / "theory.json").read_text()
+
+
+def test_old_spellings_are_rewritten_to_the_current_grammar():
+    from asymlora.commands.aliases import rewrite
+
+    said = []
+    warn = lambda old, new: said.append((old, new))  # noqa: E731
+    assert rewrite(["ood", "runs/x", "--out", "o"], warn) == ["eval", "ood", "runs/x", "--out", "o"]
+    assert rewrite(["train", "--lr=1e-3", "--bf16"], warn) == ["train", "--learning-rate", "1e-3", "--dtype", "bf16"]
+    assert rewrite(["bench", "--batch", "2", "--rows", "peft_lora:2"], warn) == \
+        ["bench", "throughput", "--batch-size", "2", "--rows", "peft_lora:2"]
+    assert rewrite(["bench", "throughput", "--rows", "b_only:2"], warn) == ["bench", "throughput", "--rows", "b_only:2"]
+    assert rewrite(["bounds", "--seed", "3", "--quick", "--rank", "2"], warn) == ["bounds", "--rank", "2"]
+    assert rewrite(["summarise", "table", "a", "b"], warn) == ["report", "a", "b"]
+    assert said[:3] == [("asymlora ood", "asymlora eval ood"), ("--lr", "--learning-rate"), ("--bf16", "--dtype bf16")]
+    assert ("--seed", None) in said
+    said.clear()
+    assert rewrite(["bench"], warn) == ["bench", "suite"] and rewrite(["bench", "--help"], warn) == ["bench", "--help"]
+    assert rewrite(["train", "--learning-rate", "1"], warn) == ["train", "--learning-rate", "1"] and said == []
 
 
 def test_user_error_is_one_line(capsys):
