@@ -95,14 +95,14 @@ def _bench_kind(stem: str, keys: tuple[str, ...], module: str, to_markdown: str,
 
 
 def _render_rouge(paths, out, title):
-    from asymlora.commands.common import atomic_write_text, write_json
+    from asymlora.commands.common import atomic_write_text, command_line, write_json
     from asymlora.evaluation.summary_table import markdown, read_documents, table_document
 
     with user_input():
         documents = read_documents(paths)
     text = markdown(documents)
     folder = out_dir(out, "summarise_table")
-    write_json(folder / "table.json", {**table_document(documents), "command": None})
+    write_json(folder / "table.json", {**table_document(documents), "command": command_line()})
     atomic_write_text(folder / "table.md", text)
     return text, [str(folder / "table.md"), str(folder / "table.json")]
 
