@@ -151,9 +151,10 @@ def device_name(text: str) -> str:
     raise UserError(f"--device must be auto, cpu, cuda or cuda:N; got {text!r}")
 
 
-def threads_option() -> Any:
-    """``--threads N`` (None: the cores available, see :func:`asymlora.training.env.set_threads`)."""
-    return typer.Option(None, "--threads", min=1, help="CPU threads (default: the cores available to this "
+def threads_option(minimum: int | None = 1) -> Any:
+    """``--threads N`` (None: the cores available, see :func:`asymlora.training.env.set_threads`;
+    ``minimum`` None: the command checks the value itself)."""
+    return typer.Option(None, "--threads", min=minimum, help="CPU threads (default: the cores available to this "
                                                         "process, shared among local processes)")
 
 

@@ -50,7 +50,7 @@ def register(app: typer.Typer) -> None:
         keep_checkpoints: bool = typer.Option(False, "--keep-checkpoints", help="keep Trainer checkpoints"),
         save_checkpoints: bool = typer.Option(True, "--save-checkpoints/--no-save-checkpoints",
                                               help="write Trainer checkpoints at each evaluation (for --resume)"),
-        threads: int = threads_option(),
+        threads: int = threads_option(minimum=None),  # checked with the other settings
         quick: bool = typer.Option(False, "--quick", help="20 steps on 256 examples, max length 64"),
         overwrite: bool = typer.Option(False, "--overwrite", help="replace a finished run already in --out"),
         alpha_ratio: float = typer.Option(None, "--alpha-ratio", help="alpha = ratio · rank (the paper's 2 for "
