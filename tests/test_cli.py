@@ -108,3 +108,18 @@ def test_atomic_write_replaces_whole_file_with_normal_permissions(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]      # no temporary left behind
     mode = stat.S_IMODE(target.stat().st_mode)
     assert mode & stat.S_IRGRP and mode & stat.S_IROTH
+
+
+def test_one_method_vocabulary_across_train_bench_and_memory():
+    from asymlora.bench.configs import CONFIGURATIONS, configuration_name
+    from asymlora.methods import canonical_name, get_method
+    from asymlora.planning.trace import METHODS as PLANNED
+
+    assert canonical_name("peft_adalora") == "adalora" == get_method("peft_adalora").name  # run ids keep 'adalora'
+    assert canonical_name("b_only") == "b_only" and canonical_name("B-only") == "B-only"  # nothing else renamed
+    with pytest.raises(ValueError, match="train its asymlora twin 'lora'"):
+        get_method("peft_lora")
+    assert [configuration_name(n) for n in ("b_only", "lora", "peft_lora", "asymlora_a_only")] == \
+        ["asymlora_b_only", "asymlora_lora", "peft_lora", "asymlora_a_only"]
+    assert set(PLANNED) == {"b_only", "peft_lora", "peft_lora_fa", "peft_adalora", "full"}
+    assert {c for c in PLANNED.values() if c} <= set(CONFIGURATIONS)

@@ -157,6 +157,8 @@ ALIASES: dict[str, str] = {"peft_adalora": "adalora"}
 
 #: PEFT's baselines by their shared names (bench configurations, memory planner methods).
 PEFT_BASELINES = ("peft_lora", "peft_lora_fa", "peft_adalora")
+#: The PEFT baselines ``train`` does not run, and the registered method with their recipe.
+PEFT_TWINS = {"peft_lora": "lora", "peft_lora_fa": "b_only_km"}
 
 
 def canonical_name(name: str) -> str:
@@ -190,6 +192,9 @@ def get_method(name: str) -> MethodSpec:
     folded = {k.lower(): k for k in METHODS}
     if key.lower() in folded:
         return METHODS[folded[key.lower()]]
+    if key in PEFT_TWINS:
+        raise ValueError(f"method {name!r} is PEFT's, built by bench and memory; train its asymlora twin "
+                         f"{PEFT_TWINS[key]!r} (the same recipe)")
     raise ValueError(f"unknown method {name!r}{closest(key, [*METHODS, *ALIASES])}; known methods: "
                      f"{', '.join(METHODS)}")
 
