@@ -123,3 +123,19 @@ def test_one_method_vocabulary_across_train_bench_and_memory():
         ["asymlora_b_only", "asymlora_lora", "peft_lora", "asymlora_a_only"]
     assert set(PLANNED) == {"b_only", "peft_lora", "peft_lora_fa", "peft_adalora", "full"}
     assert {c for c in PLANNED.values() if c} <= set(CONFIGURATIONS)
+
+
+def test_report_renders_any_result_file_by_its_kind(tmp_path, capsys):
+    from pathlib import Path
+
+    from helpers import run_cli
+
+    committed = Path(__file__).resolve().parents[1] / "docs" / "results" / "bench" / "rebuttal_throughput" / "causal_lm"
+    code, out, err = run_cli(["report", str(committed / "throughput.json"), "--out", str(tmp_path / "t")], capsys)
+    assert code == 0, err
+    assert (tmp_path / "t" / "throughput.md").read_text() == (committed / "throughput.md").read_text()
+    (tmp_path / "notes.txt").write_text("x")
+    code, _, err = run_cli(["report", str(tmp_path / "notes.txt")], capsys)
+    assert code == 2 and err.startswith("error:") and "not a result file asymlora knows" in err
+    code, _, err = run_cli(["report", str(committed / "throughput.json"), str(tmp_path / "notes.txt")], capsys)
+    assert code == 2 and len(err.splitlines()) == 1
