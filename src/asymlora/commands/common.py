@@ -76,8 +76,8 @@ def write_json(path: str | os.PathLike, data: Any) -> Path:
 
 # ---------------------------------------------------------------------------- the shared options
 def _default_text(default: Any, default_text: str | None) -> str:
-    return f" (default {default_text if default_text is not None else default})" if (
-        default_text is not None or default is not None) else ""
+    """`` (default …)`` for a default resolved later (typer itself shows a fixed ``default``)."""
+    return f" (default {default_text})" if default_text is not None else ""
 
 
 def batch_size_option(default: int | None = None, what: str = "examples per step, per device",
@@ -109,8 +109,7 @@ DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
 def dtype_option(default: str = "fp32", what: str = "") -> Any:
     """``--dtype fp32|bf16|fp16`` (parse it with :func:`dtype_name`)."""
-    return typer.Option(default, "--dtype", help=(what + "; " if what else "") +
-                        f"{', '.join(DTYPES)} (default {default})")
+    return typer.Option(default, "--dtype", help=(what + "; " if what else "") + ", ".join(DTYPES))
 
 
 def dtype_name(text: str) -> str:
@@ -131,7 +130,7 @@ def dtype_name(text: str) -> str:
 def device_option(what: str = "") -> Any:
     """``--device auto|cpu|cuda[:N]`` (parse it with :func:`device_name`)."""
     return typer.Option("auto", "--device", help=(what + "; " if what else "") +
-                        "auto (CUDA when there is one), cpu, cuda or cuda:N (default auto)")
+                        "auto (CUDA when there is one), cpu, cuda or cuda:N")
 
 
 def device_name(text: str) -> str:

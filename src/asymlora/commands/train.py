@@ -55,7 +55,7 @@ def register(app: typer.Typer) -> None:
         overwrite: bool = typer.Option(False, "--overwrite", help="replace a finished run already in --out"),
         alpha_ratio: float = typer.Option(None, "--alpha-ratio", help="alpha = ratio · rank (the paper's 2 for "
                                           "instruction tuning); ignored when --alpha is given"),
-        dtype: str = dtype_option("fp32", "mixed precision: bf16 on GPUs"),
+        dtype: str = dtype_option("fp32", "bf16: bfloat16 mixed precision (GPUs); fp16 is not supported here"),
         gradient_checkpointing: bool = typer.Option(False, "--gradient-checkpointing",
                                                     help="recompute activations in backward to save memory"),
         verbose: bool = verbose_option(),
