@@ -149,7 +149,7 @@ def test_peak_memory_is_measured_in_a_fresh_process():
 def test_command_writes_json_markdown_and_chart(tmp_path):
     from asymlora.cli import main
 
-    main(["bench", "--quick", "--no-memory", "--configurations", "peft_lora,asymlora_b_only",
+    main(["bench", "suite", "--quick", "--no-memory", "--configurations", "peft_lora,b_only",
           "--out", str(tmp_path / "b")])
     document = json.loads((tmp_path / "b" / "bench.json").read_text())
     assert list(document["configurations"]) == ["peft_lora", "asymlora_b_only"]
@@ -161,7 +161,7 @@ def test_command_refuses_bad_input_without_writing(tmp_path, capsys):
     from asymlora.cli import main
 
     with pytest.raises(SystemExit) as stop:
-        main(["bench", "--quick", "--configurations", "peft_lora,nope", "--out", str(tmp_path / "b")])
+        main(["bench", "suite", "--quick", "--configurations", "peft_lora,nope", "--out", str(tmp_path / "b")])
     assert stop.value.code == 2
     assert "unknown configuration 'nope'" in capsys.readouterr().err
     assert not (tmp_path / "b").exists()

@@ -79,8 +79,8 @@ def test_bad_options_are_rejected_before_loading(field, value, message):
 
 
 def test_cli_rejects_bad_input_in_one_line(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "asymlora.cli", "bench", "--serving", "--model", "tiny-llama",
-                             "--batch", "2", "--adapters", "4", "--out", str(tmp_path / "out")],
+    result = subprocess.run([sys.executable, "-m", "asymlora.cli", "bench", "serving", "--model", "tiny-llama",
+                             "--batch-size", "2", "--adapters", "4", "--out", str(tmp_path / "out")],
                             capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert result.returncode == 2
     assert result.stderr.strip() == "error: serving benchmark: 2 rows cannot mix 4 adapters (need rows >= adapters)"

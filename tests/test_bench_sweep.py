@@ -120,7 +120,7 @@ def test_crossover_measurement_reports_every_shape():
 def test_sweep_command_refuses_a_configuration_a_workload_cannot_run(tmp_path, capsys):
     from helpers import run_cli
 
-    code, _, err = run_cli(["bench", "--sweep", "--configurations", "asymlora_b_only,head_only",
+    code, _, err = run_cli(["bench", "sweep", "--configurations", "b_only,head_only",
                             "--out", str(tmp_path / "s")], capsys)
     assert code == 2 and "sweep workload smollm2: configuration head_only needs a task head" in err
     assert not (tmp_path / "s").exists()
@@ -129,16 +129,16 @@ def test_sweep_command_refuses_a_configuration_a_workload_cannot_run(tmp_path, c
 def test_bench_command_can_force_the_mask_path(tmp_path, capsys):
     from helpers import run_cli
 
-    code, _, err = run_cli(["bench", "--quick", "--no-memory", "--configurations", "asymlora_b_only",
+    code, _, err = run_cli(["bench", "suite", "--quick", "--no-memory", "--configurations", "b_only",
                             "--mask-path", "regenerated", "--out", str(tmp_path / "r")], capsys)
     assert code == 0, err
     regenerated = json.loads((tmp_path / "r" / "bench.json").read_text())
-    code, _, err = run_cli(["bench", "--quick", "--no-memory", "--configurations", "asymlora_b_only",
+    code, _, err = run_cli(["bench", "suite", "--quick", "--no-memory", "--configurations", "b_only",
                             "--out", str(tmp_path / "a")], capsys)
     auto = json.loads((tmp_path / "a" / "bench.json").read_text())
     assert regenerated["suite"]["mask_path"] == "regenerated" and auto["suite"]["mask_path"] == "auto"
     ours, theirs = (d["configurations"]["asymlora_b_only"] for d in (auto, regenerated))
     # quick = 4 x 32 tokens, 64 wide: the saved path keeps one bit per element per module (4 modules)
     assert ours["saved_activation_bytes"] - theirs["saved_activation_bytes"] == 4 * 4 * 32 * 64 // 8
-    code, _, err = run_cli(["bench", "--quick", "--mask-path", "bits", "--out", str(tmp_path / "b")], capsys)
+    code, _, err = run_cli(["bench", "suite", "--quick", "--mask-path", "bits", "--out", str(tmp_path / "b")], capsys)
     assert code == 2 and "--mask-path must be auto" in err

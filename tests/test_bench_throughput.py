@@ -63,8 +63,9 @@ def test_rows_are_timed_interleaved_and_rebuilt_for_every_repeat(monkeypatch):
 
 
 def test_parse_rows_names_the_bad_item():
-    assert parse_rows(" peft_adalora:8 , asymlora_b_only:16 ") == [Row("peft_adalora", 8), Row("asymlora_b_only", 16)]
-    for text, message in (("peft_lora:8,lora:8", "unknown configuration 'lora'"),
+    assert parse_rows(" peft_adalora:8 , b_only:16 ") == [Row("peft_adalora", 8), Row("asymlora_b_only", 16)]
+    assert parse_rows("asymlora_b_only:16") == [Row("asymlora_b_only", 16)]  # the key bench.json records
+    for text, message in (("peft_lora:8,dora:8", "unknown configuration 'dora'"),
                           ("peft_lora", "needs a rank >= 1"), ("peft_lora:0", "needs a rank >= 1"),
                           ("peft_lora:8,peft_lora:8", "names a row twice"), (" , ", "--rows is empty")):
         with pytest.raises(ValueError, match=message):
@@ -79,16 +80,16 @@ def test_parse_rows_names_the_bad_item():
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, args, message):
     out = tmp_path / "out"
-    code, _, err = run_cli(["bench", *args, "--out", str(out)], capsys)
+    code, _, err = run_cli(["bench", "throughput", *args, "--out", str(out)], capsys)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
 
 
 def test_the_command_writes_its_table(tmp_path, capsys):
     out = tmp_path / "out"
-    code, stdout, err = run_cli(["bench", "--model", "bert-tiny", "--batch", "2", "--length", "8", "--steps", "1",
-                                 "--warmup", "0", "--threads", "1", "--repeats", "1",
-                                 "--rows", "peft_lora:2,asymlora_b_only:2", "--out", str(out)], capsys)
+    code, stdout, err = run_cli(["bench", "throughput", "--model", "bert-tiny", "--batch-size", "2", "--max-length",
+                                 "8", "--steps", "1", "--warmup", "0", "--threads", "1", "--repeats", "1",
+                                 "--rows", "peft_lora:2,b_only:2", "--out", str(out)], capsys)
     assert code == 0, err
     document = json.loads((out / "throughput.json").read_text())
     assert [r["label"] for r in document["rows"]] == ["LoRA (PEFT) r=2", "B-only r=2"]

@@ -21,7 +21,8 @@ CASES = [("bert-tiny", "classification", ("query", "value")),          # attenti
          ("llama-gqa", "causal_lm", ("q_proj", "v_proj")),              # grouped-query attention (1 k/v head)
          ("llama-tiny", "classification", ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
                                            "down_proj"))]
-CONFIGS = {"b_only": "asymlora_b_only", "lora": "peft_lora", "lora_fa": "peft_lora_fa", "adalora": "peft_adalora"}
+CONFIGS = {"b_only": "asymlora_b_only", "peft_lora": "peft_lora", "peft_lora_fa": "peft_lora_fa",
+           "peft_adalora": "peft_adalora"}
 
 
 def _config(layout, layers=2):
@@ -61,10 +62,10 @@ def test_meta_trace_saves_exactly_what_the_cpu_step_saves(layout, task, targets,
 
 def test_per_layer_rule_equals_a_trace_of_every_layer():
     config = _config("llama-tiny", 5)
-    request = PlanRequest(config, "llama-tiny x5", method="lora", rank=4, targets=("q_proj", "v_proj"), batch=2,
+    request = PlanRequest(config, "llama-tiny x5", method="peft_lora", rank=4, targets=("q_proj", "v_proj"), batch=2,
                           length=16, dtype="fp32", task="causal_lm")
     planned = plan(request)
-    full = trace(config, "causal_lm", "lora", request.settings(), 2, 16, torch.float32)
+    full = trace(config, "causal_lm", "peft_lora", request.settings(), 2, 16, torch.float32)
     assert planned.layers == 5 and planned.per_layer_activations > 0
     assert planned.activations == full.saved.activation_bytes
     assert planned.adapter_activations == full.saved.adapter_activation_bytes
@@ -96,14 +97,17 @@ def test_parameter_and_optimiser_components_match_torch():
 
 
 def test_memory_command_prints_components_and_refuses_bad_input(tmp_path, capsys):
-    code, out, err = run_cli(["memory", "--model", "llama-tiny", "--method", "b_only,lora", "--rank", "4",
-                              "--batch", "2", "--seq", "16", "--out", str(tmp_path / "m")], capsys)
+    code, out, err = run_cli(["memory", "--model", "llama-tiny", "--method", "b_only,peft_lora", "--rank", "4",
+                              "--batch-size", "2", "--max-length", "16", "--out", str(tmp_path / "m")], capsys)
     assert code == 0, err
-    assert "| b_only | 4 |" in out and "| lora | 4 |" in out
+    assert "| b_only | 4 |" in out and "| peft_lora | 4 |" in out and "warning" not in err
     document = json.loads((tmp_path / "m" / "memory.json").read_text())
     b_only, lora = document["plans"]
     assert b_only["adapter_activations"] < lora["adapter_activations"]
     assert b_only["total"] == sum(b_only[k] for k in ("weights", "trainable", "gradients", "optimizer", "activations"))
+    code, out, err = run_cli(["memory", "--model", "llama-tiny", "--method", "lora_fa", "--batch", "2"], capsys)
+    assert code == 0 and "| peft_lora_fa |" in out                  # old spellings still read, one line each
+    assert "'lora_fa' is deprecated; use 'peft_lora_fa'" in err and "'--batch' is deprecated" in err
     code, _, err = run_cli(["memory", "--model", "llama-tiny", "--method", "dora"], capsys)
     assert code == 2 and "unknown method 'dora'" in err
     code, _, err = run_cli(["memory", "--validate", str(tmp_path / "nope.json")], capsys)

@@ -166,7 +166,7 @@ def test_ood_command_scores_each_run_once_and_writes_the_table(runs, tmp_path, t
 
     csv_path = write_imdb(tmp_path / imdb.FILE_NAME, n=60)
     out = tmp_path / "ood"
-    args = ["ood", str(runs / "runs" / "tweets" / "b_only-r2-s0"), "--out", str(out), "--data-dir", str(csv_path),
+    args = ["eval", "ood", str(runs / "runs" / "tweets" / "b_only-r2-s0"), "--out", str(out), "--data-dir", str(csv_path),
             "--limit", "30", "--max-length", "32", "--threads", "1"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -239,14 +239,14 @@ def test_report_only_rewrites_the_tables_from_merged_lines_and_rejects_bad_use(t
     lines = [ood.OodScore(run_id=f"tweets/b_only-r8-s{s}", method="b_only", seed=s, in_domain_binary_accuracy=80.0,
                           ood_accuracy=60.0 + 2 * s, gap=20.0 - 2 * s, **base).to_dict() for s in (0, 1)]
     (out / "ood.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
-    result = CliRunner().invoke(app, ["ood", "--report-only", "--out", str(out)])
+    result = CliRunner().invoke(app, ["report", str(out / "ood.jsonl")])
     assert result.exit_code == 0, result.output
     (row,) = table_of(out)
     assert row["seeds"] == [0, 1] and row["ood_accuracy"]["mean"] == pytest.approx(61.0)
     assert "| 2 |" in (out / "ood.md").read_text()
-    for args, message in ((["ood", "--report-only", "--out", str(tmp_path / "none")], "no scores to report"),
-                          (["ood", "runs", "--report-only", "--out", str(out)], "drop the SOURCE"),
-                          (["ood", "--out", str(out)], "give a SOURCE")):
+    for args, message in ((["report", str(tmp_path / "none" / "ood.jsonl")], "no scores to report"),
+                          (["eval", "ood", "runs", "--report-only", "--out", str(out)], "drop the SOURCE"),
+                          (["eval", "ood", "--out", str(out)], "give a SOURCE")):
         bad = CliRunner().invoke(app, args)  # the CLI's entry point turns this error into one line and exit 2
         assert isinstance(bad.exception, UserError) and message in str(bad.exception), bad.output
     assert not (tmp_path / "none").exists()

@@ -1,5 +1,5 @@
 """Summarisation with tiny random BART and Llama: label masking, counted target cuts, generation with
-beams (deterministic, batch-independent), the ``asymlora summarise`` command on a base model and on
+beams (deterministic, batch-independent), the ``asymlora eval rouge`` command on a base model and on
 a run trained through the runner, the Table 3 layout, and bad input (one line, exit 2, nothing written)."""
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def test_summarise_a_trained_run_and_tabulate(tmp_path, capsys):
     sources = (("trained", ["--run", str(run)]), ("base", ["--model", "tiny-llama", "--task", "xsum_lm"]))
     for name, source in sources:
         out = tmp_path / name
-        code, stdout, err = run_cli(["summarise", "generate", *source, "--data-dir", FIXTURES, "--beams", "2",
+        code, stdout, err = run_cli(["eval", "rouge", *source, "--data-dir", FIXTURES, "--beams", "2",
                                      "--max-new-tokens", "4", "--min-new-tokens", "0", "--max-source-length", "120", "--bootstrap", "50",
                                      "--threads", "1", "--out", str(out)], capsys)
         assert code == 0, err
@@ -148,7 +148,7 @@ def test_summarise_a_trained_run_and_tabulate(tmp_path, capsys):
     # without a time.txt beside the run, the training peak comes from the runner's own record
     peak = json.loads((run / "metrics.json").read_text())["peak_memory_bytes"]
     assert trained["train_peak_rss_mib"] == pytest.approx(peak / 2**20)
-    code, stdout, err = run_cli(["summarise", "table", str(outs[0]), str(outs[1]), "--out", str(tmp_path / "t")],
+    code, stdout, err = run_cli(["report", str(outs[0]), str(outs[1]), "--out", str(tmp_path / "t")],
                                 capsys)
     assert code == 0, err
     lines = (tmp_path / "t" / "table.md").read_text().splitlines()
@@ -167,7 +167,7 @@ def test_summarise_a_trained_run_and_tabulate(tmp_path, capsys):
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, args, message):
     out = tmp_path / "out"
-    code, _, err = run_cli(["summarise", "generate", *args, "--data-dir", FIXTURES, "--out", str(out)], capsys)
+    code, _, err = run_cli(["eval", "rouge", *args, "--data-dir", FIXTURES, "--out", str(out)], capsys)
     errors = [line for line in err.splitlines() if line.startswith("error")]
     assert code == 2 and len(errors) == 1 and message in errors[0] and err.rstrip().endswith(errors[0]), err
     assert not out.exists()

@@ -5,12 +5,14 @@ maps failures to exit statuses:
 
 * :class:`asymlora.errors.UserError` (bad names, bad files, impossible settings, raised where a
   command validates its input): one line ``error: …`` on stderr, exit 2;
-* a usage error (unknown option, missing argument): click's message, exit 2;
+* a usage error: one line, exit 2; an unknown option names the closest known one
+  (``error: no such option --lr (did you mean --learning-rate?)``);
 * anything else is a bug: exit 1, one line ``error: internal error (<type>: <message>)`` naming the
   file that holds the whole traceback (``<out>/error.txt``, or ``runs/error.txt`` before the
   command chose its folder).
 
-``--debug`` (or ``ASYMLORA_DEBUG=1``) shows the traceback instead of either line. Warnings of
+Old spellings (:mod:`asymlora.commands.aliases`) are rewritten before parsing, each with one line
+``warning: 'OLD' is deprecated; use 'NEW'``. ``--debug`` (or ``ASYMLORA_DEBUG=1``) shows the traceback instead of either line. Warnings of
 asymlora's own categories (e.g. a torn results line that was skipped) are one ``warning: …`` line.
 When stderr is not a terminal (a log file, a test), the model-loading and dataset-mapping
 progress bars of transformers and datasets are switched off, so stderr holds only what matters.
@@ -18,6 +20,7 @@ progress bars of transformers and datasets are switched off, so stderr holds onl
 
 from __future__ import annotations
 
+import difflib
 import os
 import sys
 import traceback
@@ -25,12 +28,33 @@ import warnings
 from pathlib import Path
 
 import typer
+from typer.core import TyperGroup
 
 from asymlora.commands import command_modules
-from asymlora.commands.common import CURRENT_OUT
+from asymlora.commands.aliases import rewrite
+from asymlora.commands.common import CURRENT_ARGS, CURRENT_OUT
 from asymlora.errors import RunsFailed, UserError, describe
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+
+
+def _deprecated(old: str, new: str | None) -> None:
+    """The one warning line of an old spelling (``new`` None: the option had no effect)."""
+    advice = f"use '{new}'" if new else "drop it (it had no effect)"
+    typer.echo(f"warning: '{old}' is deprecated; {advice}", err=True)
+
+
+class _Grammar(TyperGroup):
+    """The root command: rewrites old spellings (:func:`asymlora.commands.aliases.rewrite`) before parsing,
+    whether called from :func:`main` or from a test's ``CliRunner``."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        if parent is None:
+            args = rewrite(list(args), _deprecated)
+            CURRENT_ARGS[:] = args
+        return super().make_context(info_name, args, parent=parent, **extra)
+
+
+app = typer.Typer(cls=_Grammar, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Asymmetric low-rank adapters: freeze A, train B (Zhu et al., ICML 2024). "
                        "Global flag: --debug shows tracebacks instead of one-line errors.")
 for module in command_modules():
@@ -98,8 +122,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"error: {describe(err)}", file=sys.stderr)
         sys.exit(1)
     except Exception as err:
-        if isinstance(err, _click_exceptions()):  # usage errors carry their own formatting
-            err.show()
+        if isinstance(err, _click_exceptions()):  # a usage error: one line, like any bad input
+            print(f"error: {_usage_line(err)}", file=sys.stderr)
             sys.exit(err.exit_code)
         if debug:
             raise
@@ -108,6 +132,47 @@ def main(argv: list[str] | None = None) -> None:
         print(f"error: internal error ({type(err).__name__}: {describe(err)}){saved}; "
               "rerun with --debug to see it", file=sys.stderr)
         sys.exit(1)
+
+
+def _known_options(err) -> list[str]:
+    """The visible long options of the command that refused ``err``'s option."""
+    command = getattr(getattr(err, "ctx", None), "command", None)
+    names = [o for p in getattr(command, "params", ()) if not getattr(p, "hidden", False)
+             for o in (*p.opts, *p.secondary_opts) if o.startswith("--")]
+    return [*names, "--help"]
+
+
+def suggest_option(typed: str, known: list[str]) -> str | None:
+    """The known option ``typed`` most likely meant: the one whose words' initials it spells
+    (``--lr`` -> ``--learning-rate``), else the one it starts, else the closest spelling.
+
+    Args:
+        typed: the unknown option as given (``"--lr"``).
+        known: the command's options (``["--learning-rate", ...]``).
+
+    Returns:
+        One of ``known``, or None when none is close.
+    """
+    bare = typed.lstrip("-").lower()
+    for option in known:
+        if bare and "".join(w[:1] for w in option.lstrip("-").split("-")) == bare:
+            return option
+    starts = [o for o in known if o.lstrip("-").startswith(bare)] if len(bare) > 1 else []
+    if len(starts) == 1:
+        return starts[0]
+    close = difflib.get_close_matches(typed, known, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _usage_line(err) -> str:
+    """One line for a usage error; an unknown option with the closest known one."""
+    name = getattr(err, "option_name", None)
+    if name is not None and type(err).__name__ == "NoSuchOption":
+        guess = suggest_option(name, _known_options(err))
+        return f"no such option {name}" + (f" (did you mean {guess}?)" if guess else "")
+    command = getattr(getattr(err, "ctx", None), "command_path", None)
+    message = " ".join(err.format_message().split())
+    return f"{message} (see {command} --help)" if command else message
 
 
 def _click_exceptions() -> tuple[type, ...]:

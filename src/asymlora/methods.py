@@ -29,6 +29,12 @@ full               Full FT                           -      every parameter trai
 linear_probe       Linear probe                      -      only the classification head
 =================  ================================  =====  =====================================
 
+Names are one vocabulary across ``train``, ``bench`` and ``memory``: asymlora's methods by the names
+above (``lora`` is always asymlora's LoRA), PEFT's baselines prefixed ``peft_`` (``peft_lora``,
+``peft_lora_fa``, ``peft_adalora``: the benchmark and the memory planner build all three; ``train``
+runs AdaLoRA, whose registry name stays ``adalora`` because it is part of run ids and fingerprints;
+``peft_adalora`` is an alias of it, :data:`ALIASES`).
+
 ``swapped`` and ``lora_rand_B`` are the same recipe (A zero, B random orthonormal, both trained);
 both names exist because the paper uses the first in its Figure 1 analysis and the second in its
 initialisation ablation.
@@ -159,6 +165,27 @@ METHODS["linear_probe"] = MethodSpec("linear_probe", "Linear probe", "linear_pro
                                      "linear probing: only the classification head is trained")
 
 
+#: Other names of registered methods (the PEFT vocabulary shared with bench and memory).
+ALIASES: dict[str, str] = {"peft_adalora": "adalora"}
+
+#: PEFT's baselines by their shared names (bench configurations, memory planner methods).
+PEFT_BASELINES = ("peft_lora", "peft_lora_fa", "peft_adalora")
+#: The PEFT baselines ``train`` does not run, and the registered method with their recipe.
+PEFT_TWINS = {"peft_lora": "lora", "peft_lora_fa": "b_only_km"}
+
+
+def canonical_name(name: str) -> str:
+    """The registry name behind an alias (``peft_adalora`` -> ``adalora``); any other name unchanged.
+
+    Args:
+        name: a ``--method`` value as typed.
+
+    Returns:
+        The name a run records (its run id and fingerprint use it).
+    """
+    return ALIASES.get(str(name).strip().replace("-", "_").lower(), name)
+
+
 def plain_label(label: str) -> str:
     """A paper label in plain Unicode text for terminals and markdown: ``$\\hat B_0 A_{rand}$`` ->
     ``B̂₀ A_rand`` (a hat becomes a combining circumflex, ``_0`` a subscript zero, braces and ``$`` go)."""
@@ -183,13 +210,17 @@ def get_method(name: str) -> MethodSpec:
     Raises:
         ValueError: an unknown name (the message suggests the closest known one and lists them all).
     """
-    key = str(name).strip().replace("-", "_")
+    key = canonical_name(str(name).strip().replace("-", "_"))
     if key in METHODS:
         return METHODS[key]
     folded = {k.lower(): k for k in METHODS}
     if key.lower() in folded:
         return METHODS[folded[key.lower()]]
-    raise ValueError(f"unknown method {name!r}{closest(key, METHODS)}; known methods: {', '.join(METHODS)}")
+    if key in PEFT_TWINS:
+        raise ValueError(f"method {name!r} is PEFT's, built by bench and memory; train its asymlora twin "
+                         f"{PEFT_TWINS[key]!r} (the same recipe)")
+    raise ValueError(f"unknown method {name!r}{closest(key, [*METHODS, *ALIASES])}; known methods: "
+                     f"{', '.join(METHODS)}")
 
 
 def _suffix_match(name: str, suffix: str) -> bool:

@@ -6,19 +6,24 @@ ready to train, the trainable parameters, the modules whose saved tensors count 
 a checkpoint writer and an optional per-step hook. Every configuration trains the classifier head.
 
 ==================  ===========================================================================
-``asymlora_b_only``  asymlora, A frozen (orthonormal buffer), B trained — the paper's method
-``asymlora_a_only``  asymlora, B frozen, A trained
-``asymlora_lora``    asymlora, both trained (LoRA)
+``asymlora_b_only``  asymlora's ``b_only`` (:func:`asymlora.methods.get_method`): A frozen, B trained
+``asymlora_a_only``  asymlora's ``a_only``: B frozen, A trained
+``asymlora_lora``    asymlora's ``lora``: both trained
 ``peft_lora``        PEFT LoRA (the reference every ratio is taken against)
 ``peft_lora_fa``     PEFT LoRA with every ``lora_A`` frozen, what ``create_lorafa_optimizer`` does
 ``peft_adalora``     PEFT AdaLoRA (init rank 1.5·r, target rank r, ``update_and_allocate`` each step)
 ``head_only``        the classifier head alone (linear probing): the cost of the frozen network
 ``adapter_floor``    PEFT LoRA-FA with dropout 0: nothing wide saved, no A gradient
 ==================  ===========================================================================
+
+The asymlora rows are built from the method registry, never re-spelled: configuration
+``asymlora_<name>`` is method ``<name>``'s adapter (:data:`ASYMLORA_METHODS`), and on the command line
+the method's own name selects it (``--configurations b_only,peft_lora``, :func:`configuration_name`).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import warnings
 from dataclasses import dataclass, field
@@ -106,14 +111,17 @@ def _save_tensors(tensors: dict[str, torch.Tensor], folder: Path, metadata: dict
 
 
 # ---------------------------------------------------------------------------- asymlora
-def _asymlora(train: str, model: nn.Module, settings: Settings) -> Built:
-    from asymlora.adapters.config import AdapterConfig
-    from asymlora.adapters.inject import adapted_modules, inject
+#: The asymlora methods a suite compares, by their registry names (configuration ``asymlora_<name>``).
+ASYMLORA_METHODS = ("b_only", "a_only", "lora")
+ASYMLORA_PREFIX = "asymlora_"
 
-    inits = {"B": {}, "A": {"init_A": "zero", "init_B": "orthonormal"}, "AB": {"init_A": "kaiming"}}[train]
-    config = AdapterConfig(rank=settings.rank, alpha=settings.alpha, dropout=settings.dropout, train=train,
-                           targets=list(settings.targets), seed=settings.seed, modules_to_save=_heads(settings),
-                           **inits)
+
+def _asymlora(method: str, model: nn.Module, settings: Settings) -> Built:
+    from asymlora.adapters.inject import adapted_modules, inject
+    from asymlora.methods import get_method
+
+    config = get_method(method).adapter_config(settings.rank, settings.alpha, settings.dropout,
+                                               list(settings.targets), settings.seed, _heads(settings))
     inject(model, config)
     modules = list(adapted_modules(model).values())
 
@@ -132,19 +140,8 @@ def save_asymlora(model: nn.Module, folder: Path) -> Path:
     return Path(folder) / WEIGHTS_FILE
 
 
-@register("asymlora_b_only")
-def asymlora_b_only(model: nn.Module, settings: Settings) -> Built:
-    return _asymlora("B", model, settings)
-
-
-@register("asymlora_a_only")
-def asymlora_a_only(model: nn.Module, settings: Settings) -> Built:
-    return _asymlora("A", model, settings)
-
-
-@register("asymlora_lora")
-def asymlora_lora(model: nn.Module, settings: Settings) -> Built:
-    return _asymlora("AB", model, settings)
+for _method in ASYMLORA_METHODS:
+    register(ASYMLORA_PREFIX + _method)(functools.partial(_asymlora, _method))
 
 
 # ---------------------------------------------------------------------------- PEFT
@@ -223,3 +220,27 @@ def adapter_floor(model: nn.Module, settings: Settings) -> Built:
 ORDER = ("asymlora_b_only", "asymlora_a_only", "asymlora_lora", "peft_lora", "peft_lora_fa", "peft_adalora",
          "head_only", "adapter_floor")
 assert set(ORDER) == set(CONFIGURATIONS)
+
+
+def configuration_name(name: str) -> str:
+    """The configuration a command-line name selects: an asymlora method's registry name
+    (``b_only``, ``lora``: :data:`ASYMLORA_METHODS`) or a configuration's own name (``peft_lora``,
+    ``asymlora_b_only``, the key bench.json records).
+
+    Args:
+        name: as typed in ``--configurations`` or ``--rows``.
+
+    Returns:
+        A key of :data:`CONFIGURATIONS`, or ``name`` unchanged when it is none (the caller reports it).
+    """
+    key = name.strip()
+    if key in CONFIGURATIONS:
+        return key
+    from asymlora.methods import canonical_name
+
+    method = canonical_name(key)
+    return ASYMLORA_PREFIX + method if method in ASYMLORA_METHODS else key
+
+
+#: The names a user types: the asymlora methods, then the other configurations.
+USER_NAMES = (*ASYMLORA_METHODS, *(c for c in ORDER if not c.startswith(ASYMLORA_PREFIX)))

@@ -86,12 +86,15 @@ def _package_version() -> str:
 
 def validate(options: SuiteOptions) -> None:
     """Raise ValueError naming the first bad option."""
+    from asymlora.bench.configs import USER_NAMES
+
     unknown = [c for c in options.configurations if c not in ORDER]
     if unknown:
-        raise ValueError(f"unknown configuration {unknown[0]!r}; known: {', '.join(ORDER)}")
-    for name in ("batch", "length", "rank", "threads", "steps"):
+        raise ValueError(f"unknown configuration {unknown[0]!r}; known: {', '.join(USER_NAMES)}")
+    for name, flag in (("batch", "batch-size"), ("length", "max-length"), ("rank", "rank"), ("threads", "threads"),
+                       ("steps", "steps")):
         if getattr(options, name) < 1:
-            raise ValueError(f"--{name} must be at least 1, got {getattr(options, name)}")
+            raise ValueError(f"--{flag} must be at least 1, got {getattr(options, name)}")
     if options.warmup < 0:
         raise ValueError(f"--warmup must be >= 0, got {options.warmup}")
     if options.task == "causal_lm" and "head_only" in options.configurations:

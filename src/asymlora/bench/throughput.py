@@ -52,19 +52,23 @@ class Row:
 
 
 def parse_rows(text: str) -> list[Row]:
-    """``"peft_lora:8,asymlora_b_only:16"`` -> rows; ValueError naming the first bad item."""
+    """``"peft_lora:8,b_only:16"`` -> rows (asymlora rows by method name, :func:`configuration_name`);
+    ValueError naming the first bad item."""
+    from asymlora.bench.configs import USER_NAMES, configuration_name
+
     rows = []
     for item in (part.strip() for part in text.split(",")):
         if not item:
             continue
-        name, sep, rank = item.partition(":")
+        typed, sep, rank = item.partition(":")
+        name = configuration_name(typed)
         if name not in ORDER:
-            raise ValueError(f"--rows: unknown configuration {name!r} in {item!r}; known: {', '.join(ORDER)}")
+            raise ValueError(f"--rows: unknown configuration {typed!r} in {item!r}; known: {', '.join(USER_NAMES)}")
         if not sep or not rank.isdigit() or int(rank) < 1:
             raise ValueError(f"--rows: {item!r} needs a rank >= 1 after the colon, e.g. {name}:8")
         rows.append(Row(name, int(rank)))
     if not rows:
-        raise ValueError("--rows is empty; give configuration:rank pairs, e.g. peft_lora:8,asymlora_b_only:8")
+        raise ValueError("--rows is empty; give configuration:rank pairs, e.g. peft_lora:8,b_only:8")
     if len(set(rows)) != len(rows):
         raise ValueError(f"--rows names a row twice: {text!r}")
     return rows

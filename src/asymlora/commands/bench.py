@@ -1,109 +1,254 @@
-"""``asymlora bench``: asymlora against PEFT — step time, saved activations, peak memory, checkpoint size.
+"""``asymlora bench MODE``: asymlora against PEFT — step time, saved activations, peak memory, checkpoint size.
 
-Writes ``bench.json`` (one entry per configuration plus init timings and environment), ``bench.md``
-and ``bench.png`` to ``--out`` (default ``runs/bench``). Defaults: the packaged MiniLM, 3-label
-sequence classification, 16 × 128 real tweets, fp32, 2 threads, r=8, alpha 16, query/value,
-dropout 0.05, AdamW. ``--sweep`` runs the shape sweep instead (tiny BERT, MiniLM, a 2-layer
-7B-Llama stack with q/v and all-linear targets, SmolLM2 as a causal LM) and writes ``sweep.json``,
-``sweep.md`` and ``sweep.png``. ``--serving`` serves ``--adapters`` B-only adapters in one mixed
-batch against PEFT's mixed batch and one forward per adapter (``serving.json``, ``serving.md``).
-See docs/benchmarks.md.
+Four modes, one subcommand each (plain ``asymlora bench [OPTIONS]`` runs ``suite``):
+
+* ``suite``: one workload, every configuration interleaved: ``bench.json`` (one entry per
+  configuration plus init timings and environment), ``bench.md`` and ``bench.png`` in ``--out``
+  (default ``runs/bench``). Defaults: the packaged MiniLM, 3-label sequence classification,
+  16 × 128 real tweets, fp32, r=8, alpha 16, query/value, dropout 0.05, AdamW.
+* ``sweep``: the shape sweep (tiny BERT, MiniLM, a 2-layer 7B-Llama stack with q/v and all-linear
+  targets, SmolLM2 as a causal LM): ``sweep.json``, ``sweep.md``, ``sweep.png``.
+* ``serving``: ``--adapters`` B-only adapters in one mixed batch against PEFT's mixed batch and one
+  forward per adapter: ``serving.json``, ``serving.md``.
+* ``throughput``: ``--rows`` configuration:rank pairs timed interleaved in one process (the
+  rebuttal's throughput tables): ``throughput.json``, ``throughput.md``.
+
+Configurations are named by the method vocabulary (:mod:`asymlora.bench.configs`): asymlora's
+``b_only``, ``a_only``, ``lora``; PEFT's ``peft_lora``, ``peft_lora_fa``, ``peft_adalora``; and
+``head_only``, ``adapter_floor``. See docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
 import contextlib
-import shlex
-import sys
 from typing import Optional
 
 import typer
 
-from asymlora.commands.common import out_dir, user_input
+from asymlora.commands.common import (batch_size_option, command_line, device_name, device_option, dtype_name, dtype_option,
+                                      max_length_option, out_option, out_dir, threads_option, user_input)
+
+
+# ---------------------------------------------------------------------------- options of every mode
+def _model(default: str):
+    return typer.Option(None, "--model", help="model folder, hub id, or random layout (roberta-base, roberta-large, "
+                                              f"llama-7b, llama-tiny, bert-tiny); default {default}")
+
+
+def _steps(default: str):
+    return typer.Option(None, "--steps", min=1, help=f"timed steps per configuration (default {default})")
+
+
+def _warmup(default: str):
+    return typer.Option(None, "--warmup", min=0, help=f"untimed warm-up steps per configuration (default {default})")
+
+
+def _rank():
+    return typer.Option(8, "--rank", min=1, help="adapter rank r")
+
+
+def _alpha():
+    return typer.Option(16.0, "--alpha", help="LoRA alpha (scaling alpha / r)")
+
+
+def _dropout():
+    return typer.Option(0.05, "--dropout", min=0.0, max=0.999, help="adapter dropout")
+
+
+def _targets(default: str = "the attention query/value"):
+    return typer.Option(None, "--targets", help=f"comma-separated target modules (default: {default})")
+
+
+def _seed():
+    return typer.Option(0, "--seed", min=0, help="seed of the model copy, adapters and batch")
+
+
+def _memory():
+    return typer.Option(True, "--memory/--no-memory", help="measure peak memory in fresh processes")
+
+
+def _configurations(default: str):
+    return typer.Option(None, "--configurations", help="comma-separated: b_only, a_only, lora, peft_lora, "
+                                                       f"peft_lora_fa, peft_adalora, head_only, adapter_floor "
+                                                       f"(default {default})")
+
+
+def _names(text: Optional[str]) -> list[str] | None:
+    return [t.strip() for t in text.split(",") if t.strip()] if text else None
+
+
+def _suite_options(*, model, layers, batch_size, max_length, rank, alpha, dropout, targets, dtype, device, threads,
+                   steps, warmup, task, configurations, memory, svd, seed, default_configurations):
+    """The :class:`~asymlora.bench.suite.SuiteOptions` of a mode's flags (names resolved, nothing checked)."""
+    from asymlora.bench.configs import configuration_name
+    from asymlora.bench.suite import SuiteOptions
+    from asymlora.commands.common import DTYPES
+    from asymlora.training.env import set_threads
+
+    chosen = _names(configurations)
+    return SuiteOptions(
+        model=model, batch=batch_size, length=max_length, layers=layers, rank=rank, alpha=alpha, dropout=dropout,
+        targets=_names(targets), dtype=DTYPES[dtype_name(dtype)], device=device_name(device),
+        threads=set_threads(threads), steps=steps or 30, warmup=3 if warmup is None else warmup,
+        memory=memory, svd=svd, seed=seed, task=task,
+        configurations=[configuration_name(c) for c in chosen] if chosen else list(default_configurations))
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("bench")
-    def bench(
-        out: Optional[str] = typer.Option(None, "--out", help="output folder (default runs/bench)"),
-        model: Optional[str] = typer.Option(
-            None, "--model", help="model folder, hub id, or random layout (roberta-base, roberta-large, llama-7b, "
-                                  "llama-tiny, bert-tiny); default: packaged all-MiniLM-L6-v2"),
+    group = typer.Typer(no_args_is_help=False, help="Benchmarks against PEFT: suite (the default), sweep, serving, "
+                                                    "throughput. Plain 'asymlora bench [OPTIONS]' runs the suite.")
+    app.add_typer(group, name="bench")
+
+    @group.command("suite")
+    def suite(
+        out: Optional[str] = out_option("bench"),
+        model: Optional[str] = _model("the packaged all-MiniLM-L6-v2"),
         layers: Optional[int] = typer.Option(None, "--layers", min=1, help="number of layers (cut a layout or model)"),
-        batch: int = typer.Option(16, "--batch", min=1, help="sequences per step"),
-        length: int = typer.Option(128, "--length", min=1, help="tokens per sequence (pad / truncate)"),
-        rank: int = typer.Option(8, "--rank", min=1, help="adapter rank r"),
-        alpha: float = typer.Option(16.0, "--alpha", help="LoRA alpha (scaling alpha / r)"),
-        dropout: float = typer.Option(0.05, "--dropout", min=0.0, max=0.999, help="adapter dropout"),
-        targets: Optional[str] = typer.Option(None, "--targets", help="comma-separated target modules "
-                                                                       "(default: the attention query/value)"),
-        dtype: str = typer.Option("float32", "--dtype", help="float32, bfloat16 or float16"),
-        device: str = typer.Option("cpu", "--device", help="cpu or cuda[:N]"),
-        threads: int = typer.Option(2, "--threads", min=1, help="torch CPU threads"),
-        steps: Optional[int] = typer.Option(None, "--steps", min=1, help="timed steps per configuration "
-                                            "(default 30; with --sweep each workload's own default)"),
-        warmup: Optional[int] = typer.Option(None, "--warmup", min=0, help="untimed warm-up steps per configuration "
-                                             "(default 3; with --sweep each workload's own default)"),
+        batch_size: int = batch_size_option(16, "sequences per step", minimum=1),
+        max_length: int = max_length_option(128, "tokens per sequence (pad / truncate)", minimum=1),
+        rank: int = _rank(), alpha: float = _alpha(), dropout: float = _dropout(), targets: Optional[str] = _targets(),
+        dtype: str = dtype_option(), device: str = device_option(), threads: Optional[int] = threads_option(),
+        steps: Optional[int] = _steps("30"), warmup: Optional[int] = _warmup("3"),
         task: str = typer.Option("classification", "--task", help="classification or causal_lm"),
-        configurations: Optional[str] = typer.Option(None, "--configurations",
-                                                     help="comma-separated subset (default: all eight)"),
-        memory: bool = typer.Option(True, "--memory/--no-memory", help="measure peak memory in fresh processes"),
+        configurations: Optional[str] = _configurations("all eight"),
+        memory: bool = _memory(),
         svd: bool = typer.Option(True, "--svd/--no-svd", help="also time the authors' full-SVD init (~25 s on CPU)"),
-        seed: int = typer.Option(0, "--seed", min=0, help="seed of the model copy, adapters and batch"),
+        seed: int = _seed(),
         quick: bool = typer.Option(False, "--quick", help="tiny random BERT, batch 4 × 32, 2 steps, no SVD"),
         mask_path: str = typer.Option("auto", "--mask-path", help="B-only dropout mask: auto (by size), saved "
                                                                   "(bit-packed) or regenerated, for every module"),
-        sweep: bool = typer.Option(False, "--sweep", help="the shape sweep (5 workloads, B-only vs PEFT LoRA vs "
-                                                          "the floor by default) instead of one suite"),
-        serving: bool = typer.Option(False, "--serving", help="serve many B-only adapters in one batch against "
-                                     "PEFT's mixed batch (adapter_names=) and one forward per adapter; model "
-                                     "default smollm2, targets default all-linear"),
-        adapters: int = typer.Option(8, "--adapters", min=1, help="with --serving: adapters mixed in the batch"),
-        rows: Optional[str] = typer.Option(None, "--rows", help="throughput table instead of one suite: "
-                                           "configuration:rank pairs timed interleaved in one process, e.g. "
-                                           "peft_lora:8,peft_adalora:8,asymlora_b_only:8,asymlora_b_only:16"),
-        repeats: int = typer.Option(3, "--repeats", help="with --rows: repeats (each builds every row afresh)"),
     ) -> None:
-        """Benchmark asymlora (B-only, A-only, LoRA) against PEFT LoRA, LoRA-FA, AdaLoRA, head-only and the floor."""
+        """One workload: asymlora (b_only, a_only, lora) against PEFT LoRA, LoRA-FA, AdaLoRA, head-only and the floor."""
         from asymlora.adapters.dropout import MASK_PATHS, forced_mask_path
         from asymlora.bench.configs import ORDER
         from asymlora.bench.report import markdown, write_report
-        from asymlora.bench.suite import SuiteOptions, run_suite, validate
-        from asymlora.bench.sweep import SWEEP_CONFIGURATIONS
+        from asymlora.bench.suite import run_suite, validate
 
-        options = SuiteOptions(
-            model=model, batch=batch, length=length, layers=layers, rank=rank, alpha=alpha, dropout=dropout,
-            targets=[t.strip() for t in targets.split(",") if t.strip()] if targets else None, dtype=dtype,
-            device=device, threads=threads, steps=steps or 30, warmup=3 if warmup is None else warmup,
-            memory=memory, svd=svd, seed=seed, task=task,
-            configurations=[c.strip() for c in configurations.split(",") if c.strip()] if configurations
-            else list(SWEEP_CONFIGURATIONS if sweep else ORDER))
-        if sweep:
-            _sweep(options, out, steps, warmup)
-            return
-        if serving:
-            _serving(options, out, adapters, steps, warmup)
-            return
-        if rows is not None:
-            _throughput(options, out, rows, repeats)
-            return
-        if quick:
-            options.model = options.model or "bert-tiny"
-            options.batch, options.length, options.steps, options.warmup = 4, 32, 2, 1
-            options.svd = False
         with user_input():
+            options = _suite_options(model=model, layers=layers, batch_size=batch_size, max_length=max_length,
+                                     rank=rank, alpha=alpha, dropout=dropout, targets=targets, dtype=dtype,
+                                     device=device, threads=threads, steps=steps, warmup=warmup, task=task,
+                                     configurations=configurations, memory=memory, svd=svd, seed=seed,
+                                     default_configurations=ORDER)
+            if quick:
+                options.model = options.model or "bert-tiny"
+                options.batch, options.length, options.steps, options.warmup = 4, 32, 2, 1
+                options.svd = False
             validate(options)
             forced = None if mask_path == "auto" else mask_path
             if forced not in (None, *MASK_PATHS):
                 raise ValueError(f"--mask-path must be auto, {' or '.join(MASK_PATHS)}; got {mask_path!r}")
-        folder = out_dir(out, "bench")
-        with _progress_bar() as progress, forced_mask_path(forced):
-            document = run_suite(options, progress)
-        document["suite"]["mask_path"] = mask_path
-        document["command"] = "asymlora bench " + " ".join(shlex.quote(a) for a in sys.argv[2:])
-        paths = write_report(document, folder)
-        typer.echo(markdown(document))
-        typer.echo(f"wrote {paths['json']}, {paths['markdown']} and {paths['chart']}")
+        def run(progress):
+            with forced_mask_path(forced):
+                document = run_suite(options, progress)
+            document["suite"]["mask_path"] = mask_path
+            return document
+
+        _run_and_write(out_dir(out, "bench"), run, write_report, markdown)
+
+    @group.command("sweep")
+    def sweep(
+        out: Optional[str] = out_option("bench-sweep"),
+        rank: int = _rank(), alpha: float = _alpha(), dropout: float = _dropout(),
+        dtype: str = dtype_option(), device: str = device_option(), threads: Optional[int] = threads_option(),
+        steps: Optional[int] = _steps("each workload's own"), warmup: Optional[int] = _warmup("each workload's own"),
+        configurations: Optional[str] = _configurations("b_only, peft_lora, adapter_floor"),
+        seed: int = _seed(),
+    ) -> None:
+        """The shape sweep: 5 workloads (tiny BERT, MiniLM, a 2-layer 7B Llama with q/v and all-linear, SmolLM2)."""
+        from asymlora.bench.report import sweep_markdown, write_sweep_report
+        from asymlora.bench.suite import validate
+        from asymlora.bench.sweep import SWEEP_CONFIGURATIONS, run_sweep, workload_options
+
+        with user_input():
+            options = _suite_options(model=None, layers=None, batch_size=16, max_length=128, rank=rank, alpha=alpha,
+                                     dropout=dropout, targets=None, dtype=dtype, device=device, threads=threads,
+                                     steps=steps, warmup=warmup, task="classification",
+                                     configurations=configurations, memory=True, svd=True, seed=seed,
+                                     default_configurations=SWEEP_CONFIGURATIONS)
+            validate(options)
+            workload_options(options, steps=steps, warmup=warmup)
+        _run_and_write(out_dir(out, "bench-sweep"),
+                       lambda progress: run_sweep(options, steps=steps, warmup=warmup, progress=progress),
+                       write_sweep_report, sweep_markdown)
+
+    @group.command("serving")
+    def serving(
+        out: Optional[str] = out_option("bench-serving"),
+        model: Optional[str] = typer.Option("smollm2", "--model", help="a causal LM: registry name, folder or hub id"),
+        adapters: int = typer.Option(8, "--adapters", min=1, help="adapters mixed in the batch"),
+        batch_size: int = batch_size_option(16, "rows per batch (at least --adapters)", minimum=1),
+        max_length: int = max_length_option(128, "tokens per row", minimum=1),
+        rank: int = _rank(), alpha: float = _alpha(), targets: Optional[str] = _targets("all-linear"),
+        threads: Optional[int] = threads_option(),
+        steps: Optional[int] = _steps("5 timed rounds"), warmup: Optional[int] = _warmup("1"),
+        memory: bool = _memory(), seed: int = _seed(),
+    ) -> None:
+        """Serve many B-only adapters in one batch against PEFT's mixed batch and one forward per adapter (CPU, fp32)."""
+        from asymlora.bench.serving import ServingOptions, run_serving, serving_markdown, write_serving_report
+        from asymlora.training.env import set_threads
+
+        with user_input():
+            options = ServingOptions(
+                model=model, adapters=adapters, rows=batch_size, length=max_length, rank=rank, alpha=alpha,
+                targets=_names(targets) or ["all-linear"], threads=set_threads(threads), rounds=steps or 5,
+                warmup=1 if warmup is None else warmup, seed=seed, memory=memory)
+            options.check()
+            from asymlora.models import check_reachable
+            check_reachable(options.model)
+        _run_and_write(out_dir(out, "bench-serving"), lambda progress: run_serving(options, progress),
+                       write_serving_report, serving_markdown)
+
+    @group.command("throughput")
+    def throughput(
+        rows: str = typer.Option(..., "--rows", help="configuration:rank pairs timed interleaved in one process, "
+                                 "e.g. peft_lora:8,peft_adalora:8,b_only:8,b_only:16"),
+        repeats: int = typer.Option(3, "--repeats", help="repeats (each builds every row afresh)"),
+        out: Optional[str] = out_option("bench-throughput"),
+        model: Optional[str] = _model("the packaged all-MiniLM-L6-v2"),
+        layers: Optional[int] = typer.Option(None, "--layers", min=1, help="number of layers (cut a layout or model)"),
+        batch_size: int = batch_size_option(16, "sequences per step", minimum=1),
+        max_length: int = max_length_option(128, "tokens per sequence (pad / truncate)", minimum=1),
+        alpha: float = _alpha(), dropout: float = _dropout(), targets: Optional[str] = _targets(),
+        dtype: str = dtype_option(), device: str = device_option(), threads: Optional[int] = threads_option(),
+        steps: Optional[int] = _steps("30"), warmup: Optional[int] = _warmup("3"),
+        task: str = typer.Option("classification", "--task", help="classification or causal_lm"),
+        seed: int = _seed(),
+    ) -> None:
+        """The rebuttal's throughput table: every row (configuration at a rank) timed interleaved."""
+        from asymlora.bench.configs import ORDER
+        from asymlora.bench.suite import validate
+        from asymlora.bench.throughput import parse_rows, run_throughput, throughput_markdown, write_throughput_report
+
+        with user_input():
+            parsed = parse_rows(rows)
+            if repeats < 1:
+                raise ValueError(f"--repeats must be at least 1, got {repeats}")
+            options = _suite_options(model=model, layers=layers, batch_size=batch_size, max_length=max_length,
+                                     rank=8, alpha=alpha, dropout=dropout, targets=targets, dtype=dtype,
+                                     device=device, threads=threads, steps=steps, warmup=warmup, task=task,
+                                     configurations=None, memory=True, svd=True, seed=seed,
+                                     default_configurations=ORDER)
+            options.configurations = sorted({row.configuration for row in parsed})
+            validate(options)
+            if options.model is not None:
+                from asymlora.models import LAYOUTS, check_reachable, resolve_model
+
+                if options.model not in LAYOUTS:
+                    check_reachable(resolve_model(options.model))
+        _run_and_write(out_dir(out, "bench-throughput"), lambda progress: run_throughput(options, parsed, repeats, progress),
+                       write_throughput_report, throughput_markdown)
+
+
+def _run_and_write(folder, run, write, to_markdown) -> None:
+    """``document = run(progress)`` under a progress bar, stamped with the command line, written to
+    ``folder`` by ``write(document, folder)`` and printed by ``to_markdown(document)``."""
+    with _progress_bar() as progress:
+        document = run(progress)
+    document["command"] = command_line()
+    paths = [str(p) for p in write(document, folder).values()]
+    typer.echo(to_markdown(document))
+    typer.echo(f"wrote {', '.join(paths[:-1])} and {paths[-1]}")
 
 
 @contextlib.contextmanager
@@ -119,70 +264,3 @@ def _progress_bar():
             bar.update(task, description=stage, completed=done, total=total)
 
         yield progress
-
-
-def _sweep(options, out: Optional[str], steps: Optional[int], warmup: Optional[int]) -> None:
-    """``asymlora bench --sweep``: every workload of :data:`asymlora.bench.sweep.SWEEP`."""
-    from asymlora.bench.report import sweep_markdown, write_sweep_report
-    from asymlora.bench.suite import validate
-    from asymlora.bench.sweep import run_sweep, workload_options
-
-    with user_input():
-        validate(options)
-        workload_options(options, steps=steps, warmup=warmup)
-    folder = out_dir(out, "bench-sweep")
-    with _progress_bar() as progress:
-        document = run_sweep(options, steps=steps, warmup=warmup, progress=progress)
-    document["command"] = "asymlora bench " + " ".join(shlex.quote(a) for a in sys.argv[2:])
-    paths = write_sweep_report(document, folder)
-    typer.echo(sweep_markdown(document))
-    typer.echo(f"wrote {paths['json']}, {paths['markdown']} and {paths['chart']}")
-
-
-def _serving(options, out: Optional[str], adapters: int, steps: Optional[int], warmup: Optional[int]) -> None:
-    """``asymlora bench --serving``: :mod:`asymlora.bench.serving` (rows = ``--batch``, rounds = ``--steps``)."""
-    from asymlora.bench.serving import ServingOptions, run_serving, serving_markdown, write_serving_report
-
-    with user_input():
-        serving = ServingOptions(
-            model=options.model or "smollm2", adapters=adapters, rows=options.batch, length=options.length,
-            rank=options.rank, alpha=options.alpha, targets=options.targets or ["all-linear"],
-            threads=options.threads, rounds=steps or 5, warmup=1 if warmup is None else warmup,
-            seed=options.seed, memory=options.memory)
-        serving.check()
-        if options.device != "cpu" or options.dtype != "float32":
-            raise ValueError("--serving runs on the CPU in float32 only (it compares CPU time and resident memory)")
-        from asymlora.models import check_reachable
-        check_reachable(serving.model)
-    folder = out_dir(out, "bench-serving")
-    with _progress_bar() as progress:
-        document = run_serving(serving, progress)
-    document["command"] = "asymlora bench " + " ".join(shlex.quote(a) for a in sys.argv[2:])
-    paths = write_serving_report(document, folder)
-    typer.echo(serving_markdown(document))
-    typer.echo(f"wrote {paths['json']} and {paths['markdown']}")
-
-
-def _throughput(options, out: Optional[str], rows_text: str, repeats: int) -> None:
-    """``asymlora bench --rows …``: :mod:`asymlora.bench.throughput` (the rebuttal's throughput tables)."""
-    from asymlora.bench.suite import validate
-    from asymlora.bench.throughput import parse_rows, run_throughput, throughput_markdown, write_throughput_report
-
-    with user_input():
-        rows = parse_rows(rows_text)
-        if repeats < 1:
-            raise ValueError(f"--repeats must be at least 1, got {repeats}")
-        options.configurations = sorted({row.configuration for row in rows})
-        validate(options)
-        if options.model is not None:
-            from asymlora.models import LAYOUTS, check_reachable, resolve_model
-
-            if options.model not in LAYOUTS:
-                check_reachable(resolve_model(options.model))
-    folder = out_dir(out, "bench-throughput")
-    with _progress_bar() as progress:
-        document = run_throughput(options, rows, repeats, progress)
-    document["command"] = "asymlora bench " + " ".join(shlex.quote(a) for a in sys.argv[2:])
-    paths = write_throughput_report(document, folder)
-    typer.echo(throughput_markdown(document))
-    typer.echo(f"wrote {paths['json']} and {paths['markdown']}")

@@ -48,8 +48,6 @@ def register(app: typer.Typer) -> None:
         n: int = typer.Option(1000, "--n", help="number of training samples"),
         sigma: float = typer.Option(1.0, "--sigma", help="sub-Gaussian parameter σ of the loss"),
         bits: float = typer.Option(32.0, "--bits", help="q, bits per trained parameter"),
-        seed: int = typer.Option(0, "--seed", help="unused (the bound is deterministic); kept for the convention"),
-        quick: bool = typer.Option(False, "--quick", help="no effect (already instant)"),
         out: str = typer.Option(None, "--out", help="output folder (default runs/bounds)"),
     ) -> None:
         """Bound on |gen| for both-trained, B-only and A-only adapters, and the equal-budget rank r_B."""

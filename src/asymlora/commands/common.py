@@ -1,22 +1,50 @@
-"""What every command shares: the user-error type, output folders, atomic writes, JSON tables.
+"""What every command shares: the option grammar, the user-error type, output folders, atomic writes.
 
-Conventions: ``--out DIR`` (default under ``runs/``), ``--seed``, ``--quick``, JSON beside every
-human-readable table, nothing half-written (temporary name, then rename). A command validates its
-arguments before it creates its output folder (:func:`out_dir`), so bad input leaves nothing behind.
+The options several commands take are defined here once, with the same name, meaning and default
+text everywhere (the Hugging Face Trainer's words where it has one):
+
+=====================  ===========================================================================
+``--batch-size N``     examples per step (per device)
+``--max-length N``     tokens per sequence
+``--max-steps N``      optimiser steps
+``--learning-rate X``  the optimiser's learning rate
+``--dtype D``          ``fp32``, ``bf16`` or ``fp16`` (``float32``, ``bfloat16``, ``float16`` still read)
+``--device D``         ``auto`` (CUDA when there is one), ``cpu``, ``cuda`` or ``cuda:N``
+``--threads N``        CPU threads (default: the cores available to this process)
+``--seeds LIST``       a comma list of seeds (``0,1,2``); a bare ``N`` is a config's first N seeds
+``--out DIR``          output folder (default under ``runs/``)
+``--verbose``          progress bars and per-step logs (quiet by default)
+=====================  ===========================================================================
+
+JSON beside every human-readable table, nothing half-written (temporary name, then rename). A
+command validates its arguments before it creates its output folder (:func:`out_dir`), so bad input
+leaves nothing behind.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import typer
 
 from asymlora.atomic import atomic_write_bytes, atomic_write_text  # noqa: F401 (re-exported)
 from asymlora.errors import UserError, user_input  # noqa: F401 (re-exported)
 
 #: The output folder of the command running in this process (where ``error.txt`` goes on a bug).
 CURRENT_OUT: list[Path] = []
+#: The arguments of the command running in this process, in the current grammar (set by ``asymlora.cli``).
+CURRENT_ARGS: list[str] = []
+
+
+def command_line() -> str:
+    """``asymlora ARGS`` as parsed (old spellings already rewritten), for the documents a command writes."""
+    import shlex
+
+    return " ".join(["asymlora", *(shlex.quote(a) for a in CURRENT_ARGS)])
 
 
 def out_dir(path: str | os.PathLike | None, default: str) -> Path:
@@ -44,3 +72,133 @@ def results_file(name: str | os.PathLike) -> Path:
 
 def write_json(path: str | os.PathLike, data: Any) -> Path:
     return atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+# ---------------------------------------------------------------------------- the shared options
+def _default_text(default: Any, default_text: str | None) -> str:
+    """`` (default …)`` for a default resolved later (typer itself shows a fixed ``default``)."""
+    return f" (default {default_text})" if default_text is not None else ""
+
+
+def batch_size_option(default: int | None = None, what: str = "examples per step, per device",
+                      default_text: str | None = None, minimum: int | None = None) -> Any:
+    """``--batch-size N`` (``default_text`` names a default resolved later, e.g. the task's; ``minimum``
+    lets the parser refuse smaller values, else the command checks them)."""
+    return typer.Option(default, "--batch-size", min=minimum, help=what + _default_text(default, default_text))
+
+
+def max_length_option(default: int | None = None, what: str = "tokens per sequence",
+                      default_text: str | None = None, minimum: int | None = None) -> Any:
+    """``--max-length N`` (see :func:`batch_size_option`)."""
+    return typer.Option(default, "--max-length", min=minimum, help=what + _default_text(default, default_text))
+
+
+def max_steps_option(what: str = "optimiser steps", default_text: str | None = None) -> Any:
+    """``--max-steps N`` (no default: the run's own length; the command checks it)."""
+    return typer.Option(None, "--max-steps", help=what + _default_text(None, default_text))
+
+
+def learning_rate_option(default_text: str | None = None) -> Any:
+    """``--learning-rate X``."""
+    return typer.Option(None, "--learning-rate", help="learning rate" + _default_text(None, default_text))
+
+
+#: ``--dtype`` values: the short name -> torch's name (the long names are still read).
+DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+
+
+def dtype_option(default: str = "fp32", what: str = "") -> Any:
+    """``--dtype fp32|bf16|fp16`` (parse it with :func:`dtype_name`)."""
+    return typer.Option(default, "--dtype", help=(what + "; " if what else "") + ", ".join(DTYPES))
+
+
+def dtype_name(text: str) -> str:
+    """The short name (``fp32``, ``bf16``, ``fp16``) of a ``--dtype`` value; the long names are read too.
+
+    Raises:
+        UserError: neither a short nor a long name.
+    """
+    value = text.strip().lower()
+    if value in DTYPES:
+        return value
+    for short, long in DTYPES.items():
+        if value == long:
+            return short
+    raise UserError(f"--dtype must be {', '.join(DTYPES)}; got {text!r}")
+
+
+def device_option(what: str = "") -> Any:
+    """``--device auto|cpu|cuda[:N]`` (parse it with :func:`device_name`)."""
+    return typer.Option("auto", "--device", help=(what + "; " if what else "") +
+                        "auto (CUDA when there is one), cpu, cuda or cuda:N")
+
+
+def device_name(text: str) -> str:
+    """``auto`` resolved (``cuda`` when a GPU is visible, else ``cpu``); other values checked.
+
+    Raises:
+        UserError: not ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+    """
+    value = (text or "auto").strip().lower()
+    if value == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    kind, _, index = value.partition(":")
+    if kind == "cpu" and not index or kind == "cuda" and (not index or index.isdigit()):
+        return value
+    raise UserError(f"--device must be auto, cpu, cuda or cuda:N; got {text!r}")
+
+
+def threads_option(minimum: int | None = 1) -> Any:
+    """``--threads N`` (None: the cores available, see :func:`asymlora.training.env.set_threads`;
+    ``minimum`` None: the command checks the value itself)."""
+    return typer.Option(None, "--threads", min=minimum, help="CPU threads (default: the cores available to this "
+                                                        "process, shared among local processes)")
+
+
+@dataclass(frozen=True)
+class Seeds:
+    """A ``--seeds`` value: an explicit list, or (the old form, a bare N) a config's first ``count``."""
+
+    values: tuple[int, ...] | None = None
+    count: int | None = None
+
+
+def seeds_option(what: str = "") -> Any:
+    """``--seeds LIST`` (parse it with :func:`parse_seeds`)."""
+    return typer.Option(None, "--seeds", help="comma list of seeds, e.g. 0,1,2; a bare N: the first N"
+                                              + (f" ({what})" if what else ""))
+
+
+def parse_seeds(text: str | None) -> Seeds:
+    """``"0,1,2"`` -> ``Seeds(values=(0, 1, 2))``; ``"3"`` -> ``Seeds(count=3)``; None -> ``Seeds()``.
+
+    Raises:
+        UserError: not integers, a negative seed, a repeated seed or a count below 1.
+    """
+    if text is None:
+        return Seeds()
+    parts = [p.strip() for p in str(text).split(",")]
+    try:
+        numbers = [int(p) for p in parts if p]
+    except ValueError:
+        raise UserError(f"--seeds must be a comma list of integers (0,1,2) or a count; got {text!r}") from None
+    if "," not in str(text):
+        if not numbers or numbers[0] < 1:
+            raise UserError(f"--seeds N must be >= 1 (got {text!r}); give a list (0,) for seed 0 alone")
+        return Seeds(count=numbers[0])
+    if not numbers or min(numbers) < 0 or len(set(numbers)) != len(numbers):
+        raise UserError(f"--seeds must list distinct seeds >= 0; got {text!r}")
+    return Seeds(values=tuple(numbers))
+
+
+def out_option(default: str) -> Any:
+    """``--out DIR`` (default ``runs/<default>``, or what ``default`` says)."""
+    shown = default if "/" in default or " " in default else f"runs/{default}"
+    return typer.Option(None, "--out", help=f"output folder (default {shown})")
+
+
+def verbose_option() -> Any:
+    """``--verbose``: progress bars and per-step logs (quiet by default)."""
+    return typer.Option(False, "--verbose", help="show progress bars and per-step logs (default: quiet)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from asymlora.commands.common import UserError
+from asymlora.commands.common import UserError, out_option, parse_seeds, seeds_option
 from asymlora.errors import RunsFailed
 
 
@@ -13,15 +13,19 @@ def register(app: typer.Typer) -> None:
     def demo(
         quick: bool = typer.Option(False, "--quick",
                                    help="10 steps per run: a pipeline smoke test (under a minute on 2 idle cores)"),
-        seeds: int = typer.Option(None, "--seeds", help="number of seeds (default 1)"),
-        out: str = typer.Option(None, "--out", help="output folder (default runs/demo)"),
+        seeds: str = seeds_option("the demo runs seeds 0..N-1; default 0 alone"),
+        out: str = out_option("demo"),
     ) -> None:
         """Variants summary, then 5 short MiniLM runs on tweets; table + JSON + plot under runs/demo/."""
         from asymlora.commands.common import out_dir
         from asymlora.experiments.demo import run_demo
 
-        if seeds is not None and seeds < 1:
-            raise UserError(f"--seeds must be >= 1 (got {seeds})")
-        result = run_demo(out_dir(out, "demo_quick" if quick else "demo"), quick=quick, seeds=seeds)
+        chosen = parse_seeds(seeds)
+        count = chosen.count
+        if chosen.values is not None:
+            if list(chosen.values) != list(range(len(chosen.values))):
+                raise UserError(f"the demo runs seeds 0..N-1 (got --seeds {seeds}); give --seeds N or 0,1,...")
+            count = len(chosen.values)
+        result = run_demo(out_dir(out, "demo_quick" if quick else "demo"), quick=quick, seeds=count)
         if result["failed"]:
             raise RunsFailed(f"{len(result['failed'])} demo run(s) failed: {result['failed'][0]['error']}")

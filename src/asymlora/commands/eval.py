@@ -1,7 +1,13 @@
-"""``asymlora eval``: evaluation-only jobs. ``asymlora eval mmlu`` scores a causal LM (optionally
-with an asymlora adapter) on MMLU; ``asymlora eval mmlu-prefix-bench`` measures what reusing the
-few-shot prefix's KV cache saves; ``asymlora eval mmlu-table`` puts several evaluations side by side.
-See docs/mmlu.md."""
+"""``asymlora eval``: every evaluation-only job.
+
+* ``eval mmlu`` scores a causal LM (optionally with an asymlora adapter) on MMLU; ``eval
+  mmlu-prefix-bench`` measures what reusing the few-shot prefix's KV cache saves; ``eval mmlu-table``
+  puts several evaluations side by side (docs/mmlu.md);
+* ``eval ood`` scores tweet-trained classifiers on IMDB (:mod:`asymlora.commands.ood`, docs/ood.md);
+* ``eval rouge`` generates summaries and scores them with ROUGE (:mod:`asymlora.commands.summarise`,
+  docs/summarisation.md).
+
+DomainBed's evaluation is part of its sweep (``asymlora domainbed``)."""
 
 from __future__ import annotations
 
@@ -11,7 +17,9 @@ from typing import Optional
 
 import typer
 
-from asymlora.commands.common import UserError, atomic_write_text, out_dir, user_input, write_json
+from asymlora.commands import ood, summarise
+from asymlora.commands.common import (UserError, atomic_write_text, batch_size_option, device_name, device_option,
+                                      out_dir, out_option, threads_option, user_input, write_json)
 
 
 def _subjects(text: Optional[str]) -> list[str] | None:
@@ -46,8 +54,11 @@ def _command(name: str) -> str | None:
 
 
 def register(app: typer.Typer) -> None:
-    evaluation = typer.Typer(no_args_is_help=True, help="Evaluation-only jobs (MMLU).")
+    evaluation = typer.Typer(no_args_is_help=True, help="Evaluation-only jobs: mmlu, ood (IMDB), rouge "
+                                                         "(summarisation).")
     app.add_typer(evaluation, name="eval")
+    ood.add_to(evaluation)
+    summarise.add_to(evaluation)
 
     @evaluation.command("mmlu")
     def mmlu(
@@ -59,13 +70,13 @@ def register(app: typer.Typer) -> None:
                                                              "or a folder with dev/ and test/ CSVs"),
         limit: Optional[int] = typer.Option(None, "--limit", min=1, help="first N evaluated questions per subject"),
         subjects: Optional[str] = typer.Option(None, "--subjects", help="comma-separated subjects (default all)"),
-        out: Optional[str] = typer.Option(None, "--out", help="output folder (default runs/mmlu)"),
-        batch_size: int = typer.Option(8, "--batch-size", min=1, help="inputs per forward"),
+        out: Optional[str] = out_option("mmlu"),
+        batch_size: int = batch_size_option(8, "inputs per forward", minimum=1),
         max_length: Optional[int] = typer.Option(None, "--max-length", min=8,
                                                  help="context length (default: the model's, as the harness)"),
         reuse: bool = typer.Option(True, "--reuse/--no-reuse", help="reuse each subject's few-shot prefix KV cache"),
-        threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch CPU threads"),
-        device: str = typer.Option("cpu", "--device", help="cpu or cuda[:N]"),
+        threads: Optional[int] = threads_option(),
+        device: str = device_option(),
         seed: int = typer.Option(0, "--seed", min=0, help="seed of a freshly created LM head (headless checkpoints)"),
     ) -> None:
         """Score a model on MMLU; write predictions.jsonl, summary.json and table.md."""
@@ -74,6 +85,7 @@ def register(app: typer.Typer) -> None:
         from asymlora.evaluation.mmlu.formats import get_format
         from asymlora.evaluation.mmlu.model import load_causal_lm
         from asymlora.evaluation.mmlu.outputs import summary, write_outputs
+        from asymlora.training.env import set_threads
         from asymlora.evaluation.mmlu.run import MMLUOptions, evaluate_mmlu
         from asymlora.tasks.mmlu import load_mmlu
 
@@ -81,9 +93,8 @@ def register(app: typer.Typer) -> None:
             get_format(format)
             chosen = _subjects(subjects)
             dataset = load_mmlu(data).select(chosen, limit)
-            if threads:
-                torch.set_num_threads(threads)
-            lm, tokenizer = load_causal_lm(model, adapter, seed=seed, device=device)
+            set_threads(threads)
+            lm, tokenizer = load_causal_lm(model, adapter, seed=seed, device=device_name(device))
         options = MMLUOptions(format=format, shots=shots, max_length=max_length, batch_size=batch_size, reuse=reuse)
         total = sum(len(q) for q in dataset.test.values())
         bar, task = _progress(total, f"MMLU {format} {shots}-shot")
@@ -109,22 +120,21 @@ def register(app: typer.Typer) -> None:
         format: str = typer.Option("harness", "--format", help="paper, harness or cloze"),
         data: str = typer.Option("packaged", "--data", help="packaged, hub or an MMLU folder"),
         rounds: int = typer.Option(3, "--rounds", min=1, help="interleaved (reuse, no reuse) pairs timed"),
-        batch_size: int = typer.Option(8, "--batch-size", min=1),
-        threads: int = typer.Option(2, "--threads", min=1),
-        out: Optional[str] = typer.Option(None, "--out", help="output folder (default runs/mmlu_prefix)"),
+        batch_size: int = batch_size_option(8, "inputs per forward", minimum=1),
+        threads: Optional[int] = threads_option(),
+        out: Optional[str] = out_option("mmlu_prefix"),
     ) -> None:
         """Forwarded tokens and wall time of MMLU with and without few-shot prefix reuse."""
-        import torch
-
         from asymlora.bench.mmlu_prefix import bench_markdown, run_prefix_bench
         from asymlora.evaluation.mmlu.formats import get_format
         from asymlora.evaluation.mmlu.model import load_causal_lm
         from asymlora.tasks.mmlu import load_mmlu
+        from asymlora.training.env import set_threads
 
         with user_input():
             get_format(format)
             dataset = load_mmlu(data).select(_subjects(subjects), limit)
-            torch.set_num_threads(threads)
+            threads = set_threads(threads)
             lm, tokenizer = load_causal_lm(model)
         document = run_prefix_bench(lm, tokenizer, dataset, format=format, shots=shots, rounds=rounds,
                                     batch_size=batch_size)

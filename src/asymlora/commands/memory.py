@@ -3,9 +3,13 @@
 Components: weights, trainable parameters, gradients, optimiser states, saved activations (with
 the adapter-attributable part); see :mod:`asymlora.planning.planner` and docs/benchmarks.md.
 
+Methods by the shared vocabulary: asymlora's ``b_only``; PEFT's ``peft_lora``, ``peft_lora_fa``,
+``peft_adalora``; ``full``. The old names ``lora``, ``lora_fa`` and ``adalora`` (PEFT's, here) are
+still read as ``peft_lora``, ``peft_lora_fa``, ``peft_adalora``, with one warning line each.
+
 ``--paper`` prints the paper's Llama-2-7B settings (r = 32 and 64, batch 16, bf16; sequence length
-``--seq``, default 512) for LoRA, B-only, AdaLoRA and full fine-tuning; ``--validate SWEEP_JSON``
-compares the planner with the saved activations a ``bench --sweep`` measured.
+``--max-length``, default 512) for PEFT LoRA, B-only, PEFT AdaLoRA and full fine-tuning;
+``--validate SWEEP_JSON`` compares the planner with the saved activations a ``bench sweep`` measured.
 """
 
 from __future__ import annotations
@@ -16,9 +20,10 @@ from typing import Optional
 
 import typer
 
-from asymlora.commands.common import out_dir, user_input
+from asymlora.commands.common import (batch_size_option, dtype_name, dtype_option, max_length_option, out_dir,
+                                      user_input)
 
-PAPER_METHODS = ("lora", "b_only", "adalora", "full")
+PAPER_METHODS = ("peft_lora", "b_only", "peft_adalora", "full")
 PAPER_RANKS = (32, 64)
 
 
@@ -34,27 +39,40 @@ def _table(plans) -> str:
     return "\n".join(lines)
 
 
+def _methods(text: str) -> list[str]:
+    """The planner methods of ``--method``; an old name is read as its new one, with one warning line."""
+    from asymlora.planning.planner import OLD_METHOD_NAMES
+
+    names = []
+    for name in (m.strip() for m in text.split(",") if m.strip()):
+        if name in OLD_METHOD_NAMES:
+            typer.echo(f"warning: '{name}' is deprecated; use '{OLD_METHOD_NAMES[name]}'", err=True)
+        names.append(OLD_METHOD_NAMES.get(name, name))
+    return names
+
+
 def register(app: typer.Typer) -> None:
     @app.command("memory")
     def memory(
         model: str = typer.Option("llama-7b", "--model", help="layout (llama-7b, roberta-large, …), registry "
                                                               "name, model folder or hub id: only its config is read"),
-        method: str = typer.Option("b_only", "--method", help="comma-separated: lora, b_only, adalora, lora_fa, full"),
+        method: str = typer.Option("b_only", "--method", help="comma-separated: b_only (asymlora's), peft_lora, "
+                                   "peft_lora_fa, peft_adalora, full"),
         rank: int = typer.Option(8, "--rank", help="adapter rank r"),
         alpha: Optional[float] = typer.Option(None, "--alpha", help="LoRA alpha (default 2 r)"),
         dropout: float = typer.Option(0.05, "--dropout", help="adapter dropout"),
         targets: Optional[str] = typer.Option(None, "--targets", help="comma-separated target modules "
                                                                        "(default: the architecture's paper targets)"),
-        batch: int = typer.Option(16, "--batch", help="sequences per step"),
-        seq: int = typer.Option(512, "--seq", help="tokens per sequence"),
-        dtype: str = typer.Option("bf16", "--dtype", help="bf16, fp16 or fp32"),
+        batch: int = batch_size_option(16, "sequences per step"),
+        seq: int = max_length_option(512, "tokens per sequence"),
+        dtype: str = dtype_option("bf16"),
         layers: Optional[int] = typer.Option(None, "--layers", help="cut the model to this many layers"),
         task: Optional[str] = typer.Option(None, "--task", help="causal_lm or classification (default by "
                                                                  "architecture: decoders causal_lm)"),
         gradient_checkpointing: bool = typer.Option(False, "--gradient-checkpointing"),
         optimizer: str = typer.Option("adamw", "--optimizer", help="adamw, adamw8bit or sgd"),
         paper: bool = typer.Option(False, "--paper", help="the paper's Llama-2-7B table (r 32/64, batch 16, bf16)"),
-        validate_sweep: Optional[str] = typer.Option(None, "--validate", help="a sweep.json from bench --sweep: "
+        validate_sweep: Optional[str] = typer.Option(None, "--validate", help="a sweep.json from bench sweep: "
                                                                                "predicted vs measured activations"),
         out: Optional[str] = typer.Option(None, "--out", help="also write memory.json and memory.md here"),
     ) -> None:
@@ -67,11 +85,12 @@ def register(app: typer.Typer) -> None:
             return
         with user_input():
             if batch < 1 or seq < 1 or rank < 1:
-                raise ValueError("--batch, --seq and --rank must be at least 1")
+                raise ValueError("--batch-size, --max-length and --rank must be at least 1")
+            dtype = dtype_name(dtype)
             if paper:
                 model, methods, ranks, batch, dtype = "llama-7b", list(PAPER_METHODS), list(PAPER_RANKS), 16, "bf16"
             else:
-                methods, ranks = [m.strip() for m in method.split(",") if m.strip()], [rank]
+                methods, ranks = _methods(method), [rank]
             source = load_config(model, layers)
             requests = []
             for each_rank in ranks:
@@ -113,12 +132,12 @@ def _validate(path: str, out: Optional[str]) -> None:
     with user_input():
         source = Path(path)
         if not source.is_file():
-            raise FileNotFoundError(f"--validate {path}: no such file (run asymlora bench --sweep first)")
+            raise FileNotFoundError(f"--validate {path}: no such file (run asymlora bench sweep first)")
         try:
             document = json.loads(source.read_text())
             document["sweep"], document["results"]
         except (json.JSONDecodeError, KeyError, TypeError):
-            raise ValueError(f"--validate {path}: not a sweep.json written by asymlora bench --sweep") from None
+            raise ValueError(f"--validate {path}: not a sweep.json written by asymlora bench sweep") from None
     rows = compare_sweep(document)
     text = comparison_markdown(rows, str(source))
     typer.echo(text)

@@ -32,7 +32,6 @@ def register(app: typer.Typer) -> None:
     def similarity(
         run_dirs: List[str] = typer.Argument(..., help="run folders (or folders containing them)"),
         top: int = typer.Option(None, "--top", help="compare only the top-k singular directions of each factor"),
-        seed: int = typer.Option(0, "--seed", help="unused (deterministic); kept for the convention"),
         quick: bool = typer.Option(False, "--quick", help="no heatmaps"),
         out: str = typer.Option(None, "--out", help="output folder (default runs/similarity)"),
     ) -> None:

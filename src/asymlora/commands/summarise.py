@@ -1,18 +1,20 @@
-"""``asymlora summarise``: generate summaries with a base model or a finished training run, score
-them with ROUGE (bootstrap 95% intervals), write predictions beside the metrics
-(``summarise generate``); collect evaluations into the paper's Table 3 layout (``summarise table``).
-See docs/summarisation.md."""
+"""``asymlora eval rouge``: generate summaries with a base model or a finished training run, score
+them with ROUGE (bootstrap 95% intervals), write predictions beside the metrics. The paper's Table 3
+layout of several evaluations is ``asymlora report SUMMARY_JSON...`` (:mod:`asymlora.commands.report`).
+(``summarise generate`` and ``summarise table``, the old spellings, still work, with one warning line.)
+Registered under ``asymlora eval`` by :mod:`asymlora.commands.eval` (:func:`add_to`). See docs/summarisation.md."""
 
 from __future__ import annotations
 
 import dataclasses
 import shlex
 import sys
-from typing import List, Optional
+from typing import Optional
 
 import typer
 
-from asymlora.commands.common import UserError, atomic_write_text, out_dir, user_input, write_json
+from asymlora.commands.common import (UserError, batch_size_option, device_option, device_name, out_option, out_dir,
+                                      threads_option, user_input)
 
 
 #: Generation settings: the option that sets each and its smallest value.
@@ -21,16 +23,15 @@ FLAG_MINIMA = {"num_beams": ("--beams", 1), "max_new_tokens": ("--max-new-tokens
 
 
 def _command() -> str | None:
-    if sys.argv[1:2] != ["summarise"]:
+    """The command line as typed (``None`` when not run from the command line)."""
+    if sys.argv[1:3] not in (["eval", "rouge"], ["summarise", "generate"]):
         return None
     return "asymlora " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
-def register(app: typer.Typer) -> None:
-    group = typer.Typer(no_args_is_help=True, help="Summarisation: generation + ROUGE with intervals, tables.")
-    app.add_typer(group, name="summarise")
-
-    @group.command("generate")
+def add_to(group: typer.Typer) -> None:
+    """Register ``rouge`` on the ``eval`` group."""
+    @group.command("rouge")
     def generate(
         task: Optional[str] = typer.Option(None, "--task", help="summarisation task (aclsum_summary, xsum, "
                                            "cnn_dailymail, *_lm, aclsum_summary_s2s); default: the run's"),
@@ -48,25 +49,25 @@ def register(app: typer.Typer) -> None:
         no_repeat_ngram: Optional[int] = typer.Option(None, "--no-repeat-ngram", help="0 = off; default: the task's"),
         max_source_length: Optional[int] = typer.Option(None, "--max-source-length",
                                                         help="source / prompt tokens kept (default: the run's length)"),
-        batch_size: int = typer.Option(8, "--batch-size", help="sources per generate call"),
+        batch_size: int = batch_size_option(8, "sources per generate call"),
         bootstrap: int = typer.Option(1000, "--bootstrap", help="bootstrap resamples of the 95% intervals"),
         seed: int = typer.Option(0, "--seed", min=0, help="generation and bootstrap seed"),
-        threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads"),
-        device: str = typer.Option("cpu", "--device", help="cpu or cuda[:N]"),
-        out: Optional[str] = typer.Option(None, "--out", help="output folder (default runs/summarise)"),
+        threads: Optional[int] = threads_option(),
+        device: str = device_option(),
+        out: Optional[str] = out_option("summarise"),
     ) -> None:
-        """Summarise a split; write predictions.jsonl, summary.json and table.md."""
+        """Summarise a split and score it with ROUGE; write predictions.jsonl, summary.json and table.md."""
         import torch
+
+        from asymlora.training.env import set_threads
 
         from asymlora.evaluation.summarise import (SummariseOptions, generative_task, load_subject, select,
                                                    summarise, summary_document, write_outputs)
         from asymlora.evaluation.trained import read_run
 
         with user_input():  # every argument, the run folder and the data files are the user's
-            if threads is not None:
-                if threads < 1:
-                    raise ValueError(f"--threads must be >= 1 (got {threads})")
-                torch.set_num_threads(threads)
+            set_threads(threads)
+            device = device_name(device)
             options = SummariseOptions(split=split, limit=limit, batch_size=batch_size,
                                        max_source_length=max_source_length, bootstrap=bootstrap, seed=seed)
             changes = {k: v for k, v in dict(num_beams=beams, max_new_tokens=max_new_tokens,
@@ -95,22 +96,5 @@ def register(app: typer.Typer) -> None:
                    f"{document['generated_tokens_per_second']:.1f} generated tokens/s")
         typer.echo("wrote " + ", ".join(str(p) for p in paths))
 
-    @group.command("table")
-    def table(
-        paths: List[str] = typer.Argument(..., help="summary.json files or folders holding them"),
-        out: Optional[str] = typer.Option(None, "--out", help="output folder (default runs/summarise_table)"),
-    ) -> None:
-        """The paper's Table 3 layout (mean (std) over seeds) from summarise evaluations."""
-        from asymlora.evaluation.summary_table import markdown, read_documents, table_document
 
-        with user_input():
-            documents = read_documents(paths)
-        text = markdown(documents)
-        folder = out_dir(out, "summarise_table")
-        write_json(folder / "table.json", {**table_document(documents), "command": _command()})
-        atomic_write_text(folder / "table.md", text)
-        typer.echo(text)
-        typer.echo(f"wrote {folder / 'table.md'} and {folder / 'table.json'}")
-
-
-__all__ = ["register", "UserError"]
+__all__ = ["add_to", "UserError"]

@@ -30,7 +30,7 @@ def register(app: typer.Typer) -> None:
         noise: float = typer.Option(0.1, "--noise", help="noise standard deviation σ of each output coordinate"),
         spectra: str = typer.Option("isotropic,power_law,low_rank", "--spectra",
                                     help="input covariance spectra: isotropic, power_law, low_rank"),
-        alpha: float = typer.Option(1.0, "--alpha", help="power_law exponent: λ_i = i^-alpha"),
+        exponent: float = typer.Option(1.0, "--exponent", help="power_law spectrum's exponent: λ_i = i^-exponent"),
         effective_fraction: float = typer.Option(1 / 16, "--effective-fraction",
                                                  help="low_rank: fraction of directions carrying the variance"),
         draws: int = typer.Option(200, "--draws", help="Monte Carlo draws of Q and U per rank"),
@@ -64,7 +64,7 @@ def register(app: typer.Typer) -> None:
                 bar.set_postfix_str(message[:40])
                 bar.update(1)
             result = run_study(d_in=d_in, d_out=d_out, noise_std=noise, spectra=names,
-                               ranks=_int_list(ranks, "--ranks"), alpha=alpha, effective_fraction=effective_fraction,
+                               ranks=_int_list(ranks, "--ranks"), alpha=exponent, effective_fraction=effective_fraction,
                                n_draws=draws, limit_rank=limit_rank, limit_dims=dims, gd_samples=gd_samples,
                                gd_steps=gd_steps, seed=seed, progress=tick)
         report = markdown_report(result)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import typer
 
-from asymlora.commands.common import UserError
+from asymlora.commands.common import (UserError, batch_size_option, dtype_name, dtype_option, learning_rate_option,
+                                      max_length_option, max_steps_option, out_option, threads_option,
+                                      verbose_option)
 
 QUICK = {"max_steps": 20, "train_limit": 256, "eval_limit": 128, "max_length": 64}
 
@@ -19,18 +21,20 @@ def register(app: typer.Typer) -> None:
         task: str = typer.Option(..., "--task", help="task name (tweets, aclsum_aspect, aclsum_summary, digits, rte, sst2, ...)"),
         model: str = typer.Option("minilm", "--model", help="model name (minilm, roberta-large, tiny-bert, ...), "
                                   "a local folder or a hub id"),
-        method: str = typer.Option("b_only", "--method", help="method name (lora, b_only, a_only, adalora, ...)"),
+        method: str = typer.Option("b_only", "--method", help="method name (lora, b_only, a_only, "
+                                   "peft_adalora = adalora, full, linear_probe, ...)"),
         rank: int = typer.Option(8, "--rank", help="adapter rank r"),
         seed: int = typer.Option(0, "--seed", help="data order, head init, dropout"),
         adapter_seed: int = typer.Option(None, "--adapter-seed", help="seed of the adapter's factors (default --seed)"),
-        out: str = typer.Option(None, "--out", help="run folder (default runs/train)"),
+        out: str = out_option("train"),
         data_dir: str = typer.Option(None, "--data-dir", help="local data folder (GLUE TSV layout)"),
-        max_steps: int = typer.Option(None, "--max-steps", help="optimiser steps (overrides --epochs)"),
-        epochs: float = typer.Option(None, "--epochs", help="epochs (default: the paper's, per task)"),
-        lr: float = typer.Option(None, "--lr", help="learning rate (default: the paper's, per task)"),
-        batch_size: int = typer.Option(None, "--batch-size", help="per-device batch size (default 16)"),
-        max_length: int = typer.Option(None, "--max-length", help="max tokens (default 128)"),
-        alpha: float = typer.Option(None, "--alpha", help="adapter alpha (s = alpha / r; default 16)"),
+        max_steps: int = max_steps_option("optimiser steps (overrides --epochs)", "none: --epochs decides; --quick 20"),
+        epochs: float = typer.Option(None, "--epochs", help="epochs (default: the task's, e.g. tweets 3)"),
+        learning_rate: float = learning_rate_option("the task's, e.g. tweets 4e-4"),
+        batch_size: int = batch_size_option(default_text="the task's, e.g. tweets 16, digits 8"),
+        max_length: int = max_length_option(default_text="the task's, e.g. tweets 128; --quick 64"),
+        alpha: float = typer.Option(None, "--alpha", help="adapter alpha (s = alpha / r; default: the task's, 16 "
+                                    "for every task; or --alpha-ratio · rank)"),
         dropout: float = typer.Option(0.05, "--dropout", help="adapter input dropout (0.05: with A frozen the "
                                       "backward then keeps only the r-wide projection; 0 turns it off)"),
         targets: str = typer.Option(None, "--targets", help="comma-separated module suffixes, 're:<regex>' or "
@@ -46,14 +50,15 @@ def register(app: typer.Typer) -> None:
         keep_checkpoints: bool = typer.Option(False, "--keep-checkpoints", help="keep Trainer checkpoints"),
         save_checkpoints: bool = typer.Option(True, "--save-checkpoints/--no-save-checkpoints",
                                               help="write Trainer checkpoints at each evaluation (for --resume)"),
-        threads: int = typer.Option(None, "--threads", help="CPU threads (default: cores / local processes)"),
+        threads: int = threads_option(minimum=None),  # checked with the other settings
         quick: bool = typer.Option(False, "--quick", help="20 steps on 256 examples, max length 64"),
         overwrite: bool = typer.Option(False, "--overwrite", help="replace a finished run already in --out"),
         alpha_ratio: float = typer.Option(None, "--alpha-ratio", help="alpha = ratio · rank (the paper's 2 for "
                                           "instruction tuning); ignored when --alpha is given"),
-        bf16: bool = typer.Option(False, "--bf16", help="bfloat16 mixed precision (GPUs)"),
+        dtype: str = dtype_option("fp32", "bf16: bfloat16 mixed precision (GPUs); fp16 is not supported here"),
         gradient_checkpointing: bool = typer.Option(False, "--gradient-checkpointing",
                                                     help="recompute activations in backward to save memory"),
+        verbose: bool = verbose_option(),
     ) -> None:
         """Fine-tune with one method and write metrics.json + adapter/."""
         import json
@@ -61,6 +66,7 @@ def register(app: typer.Typer) -> None:
         from pathlib import Path
 
         from asymlora.commands.common import out_dir, user_input
+        from asymlora.methods import canonical_name
         from asymlora.training import TrainConfig, train as run_train
         from asymlora.training import env
         from asymlora.training.runner import validate
@@ -75,15 +81,19 @@ def register(app: typer.Typer) -> None:
                 raise UserError("--targets is empty; give module-name suffixes (query,value), 'all-linear' or 're:<regex>'")
         else:
             targets_value = None
+        precision = dtype_name(dtype)
+        if precision == "fp16":
+            raise UserError("--dtype fp16 is not supported for training; use bf16 (GPUs) or fp32")
         folder = Path(out) if out else Path("runs") / "train"
         with user_input():
-            config = TrainConfig(task=task, model=model, method=method, rank=rank, seed=seed,
+            config = TrainConfig(task=task, model=model, method=canonical_name(method), rank=rank, seed=seed,
                                  adapter_seed=adapter_seed, out=str(folder), data_dir=data_dir, epochs=epochs,
-                                 learning_rate=lr, batch_size=batch_size, alpha=alpha, dropout=dropout,
+                                 learning_rate=learning_rate, batch_size=batch_size, alpha=alpha, dropout=dropout,
                                  targets=targets_value, eval_steps=eval_steps, evals_per_epoch=evals_per_epoch, grad_accum=grad_accum,
                                  report_to=report_to, resume=resume, keep_checkpoints=keep_checkpoints,
                                  save_checkpoints=save_checkpoints, threads=threads, alpha_ratio=alpha_ratio,
-                                 bf16=bf16 or None, gradient_checkpointing=gradient_checkpointing or None, **options)
+                                 bf16=(precision == "bf16") or None,
+                                 gradient_checkpointing=gradient_checkpointing or None, progress=verbose, **options)
             plan = validate(config)
         if (folder / "metrics.json").exists() and not (overwrite or resume):
             raise UserError(f"--out {folder} already holds a finished run (metrics.json); choose another --out, "

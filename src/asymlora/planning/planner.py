@@ -113,17 +113,25 @@ def _with_layers(config, layers: int):
     return cut
 
 
+#: Old planner method names (PEFT's baselines before they were called ``peft_*``) -> the current ones.
+OLD_METHOD_NAMES = {"lora": "peft_lora", "adalora": "peft_adalora", "lora_fa": "peft_lora_fa"}
+
+
 def validate(request: PlanRequest) -> None:
-    """Raise ValueError naming the first bad setting."""
+    """Raise ValueError naming the first bad setting.
+
+    Raises:
+        ValueError: an unknown method, optimiser, dtype or task, or a size below 1.
+    """
     if request.method not in METHODS:
         raise ValueError(f"unknown method {request.method!r}; choose one of {', '.join(METHODS)}")
     if request.optimizer not in OPTIMISERS:
         raise ValueError(f"unknown optimizer {request.optimizer!r}; choose one of {', '.join(OPTIMISERS)}")
     if request.dtype not in DTYPES:
         raise ValueError(f"unknown dtype {request.dtype!r}; choose one of bf16, fp16, fp32")
-    for name in ("rank", "batch", "length"):
+    for name, flag in (("rank", "rank"), ("batch", "batch-size"), ("length", "max-length")):
         if getattr(request, name) < 1:
-            raise ValueError(f"--{name} must be at least 1, got {getattr(request, name)}")
+            raise ValueError(f"--{flag} must be at least 1, got {getattr(request, name)}")
     if request.task not in ("causal_lm", "classification"):
         raise ValueError(f"unknown task {request.task!r}; choose causal_lm or classification")
 

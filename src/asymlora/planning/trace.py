@@ -29,13 +29,17 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from asymlora.bench.configs import Built, Settings, build
+from asymlora.bench.configs import ASYMLORA_PREFIX, Built, Settings, build
 from asymlora.bench.saved import SavedBytes, count_saved
+from asymlora.methods import PEFT_BASELINES
 from asymlora.models import empty_model
 
-#: Planner method -> benchmark configuration (``full`` is built here).
-METHODS = {"lora": "peft_lora", "b_only": "asymlora_b_only", "adalora": "peft_adalora", "lora_fa": "peft_lora_fa",
-           "full": None}
+#: The asymlora methods the meta trace reproduces exactly (tests/test_memory_planner.py); a_only and
+#: lora save differently on the meta device, so the planner does not offer them.
+PLANNED_ASYMLORA = ("b_only",)
+#: Planner method -> benchmark configuration (``full`` is built here): one vocabulary with ``train``
+#: and ``bench`` (asymlora's methods by their registry names, PEFT's baselines ``peft_*``).
+METHODS = {**{m: ASYMLORA_PREFIX + m for m in PLANNED_ASYMLORA}, **{p: p for p in PEFT_BASELINES}, "full": None}
 
 
 class _FlashSaves(torch.autograd.Function):

@@ -1,6 +1,6 @@
 """The planner against the benchmark: predicted saved activations vs the ones a sweep measured.
 
-For every workload of a ``sweep.json`` (``asymlora bench --sweep``) and every configuration in it
+For every workload of a ``sweep.json`` (``asymlora bench sweep``) and every configuration in it
 that is a planner method (:data:`CONFIG_METHODS`), the planner is run with that workload's model,
 shape, dtype and adapter settings, and its saved activations (total and adapter-attributable) are
 compared with the measured ones: ``error = predicted / measured − 1``. The target is
@@ -13,10 +13,10 @@ from dataclasses import asdict, dataclass
 
 from asymlora.planning.planner import PlanRequest, plan
 from asymlora.planning.sources import load_config
+from asymlora.planning.trace import METHODS
 
-#: Benchmark configuration -> planner method.
-CONFIG_METHODS = {"asymlora_b_only": "b_only", "peft_lora": "lora", "peft_lora_fa": "lora_fa",
-                  "peft_adalora": "adalora"}
+#: Benchmark configuration -> planner method (the inverse of :data:`asymlora.planning.trace.METHODS`).
+CONFIG_METHODS = {configuration: method for method, configuration in METHODS.items() if configuration}
 TOLERANCE = 0.05
 _DTYPES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
 
