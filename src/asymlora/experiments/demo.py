@@ -150,7 +150,14 @@ def _mean_by_method(records: list[dict], metric: str = "accuracy") -> dict[str, 
 
 
 def budget(records: list[dict]) -> str:
-    """The budget the records ran at, read from them: steps, batch, learning rate(s) by method."""
+    """The budget the records ran at, read from them: steps, batch, learning rate(s) by method.
+
+    Args:
+        records: result records (``train_steps``, ``resolved.batch_size``, ``resolved.learning_rate``).
+
+    Returns:
+        str: e.g. ``"1860 steps of 16, learning rate 0.001"``.
+    """
     steps = sorted({r["train_steps"] for r in records if r.get("train_steps")})
     batches = sorted({r["resolved"]["batch_size"] for r in records if r.get("resolved", {}).get("batch_size")})
     rates: dict[str, float] = {}
@@ -237,7 +244,14 @@ def efficiency_markdown(document: dict) -> str:
 
 def accuracy_markdown(report: dict) -> str:
     """Part 1's table: every metric of the task, trainable parameters and seeds; no per-run speed
-    (:data:`NOT_COMPARABLE`)."""
+    (:data:`NOT_COMPARABLE`).
+
+    Args:
+        report: :func:`asymlora.experiments.report.build`'s report of one task.
+
+    Returns:
+        str: a markdown table.
+    """
     from asymlora.experiments.report import METRIC_NAMES, fmt
 
     task = report["tasks"][0]
@@ -252,7 +266,14 @@ def accuracy_markdown(report: dict) -> str:
 
 
 def committed_records(docs: Path | None) -> dict[str, list[dict]]:
-    """``{label: records}`` of the committed grids of :data:`COMMITTED` found under ``docs/results``."""
+    """``{label: records}`` of the committed grids of :data:`COMMITTED` found under ``docs/results``.
+
+    Args:
+        docs: the repository's ``docs`` folder, or ``None`` (an installed package: nothing committed).
+
+    Returns:
+        dict[str, list[dict]]: the records of each grid whose file exists, in :data:`COMMITTED`'s order.
+    """
     from asymlora.experiments.store import read_results
 
     found = {}

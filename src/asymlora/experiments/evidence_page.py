@@ -168,6 +168,12 @@ def machine_sentence(text: str) -> str | None:
     """The sentence of ``text`` that states the machine, on one line: the one that starts at a
     ``Machine:`` / ``**Machine**`` / ``Environment:`` label (:data:`LABEL`), else the first sentence that
     names the hardware (:data:`MACHINE`). Of a results file (JSON lines): the ``device`` its records name.
+
+    Args:
+        text: a HOW / README / table file, or a ``results.jsonl``.
+
+    Returns:
+        str | None: the sentence (``None`` when the file states no machine).
     """
     if text.lstrip().startswith("{"):
         devices = sorted({json.loads(line).get("device") or "?" for line in text.splitlines() if line.strip()})
@@ -186,7 +192,14 @@ def machine_sentence(text: str) -> str | None:
 
 
 def embedded(text: str) -> str:
-    """A committed markdown file as part of the page: its headings demoted below the page's."""
+    """A committed markdown file as part of the page: its headings demoted below the page's.
+
+    Args:
+        text: the file's markdown.
+
+    Returns:
+        str: the same lines, every ``#…`` heading made ``####``, without trailing newlines.
+    """
     lines = text.rstrip("\n").splitlines()
     return "\n".join("####" + line.lstrip("#") if line.startswith("#") else line for line in lines).strip("\n")
 
@@ -197,7 +210,19 @@ def _link(relative: str, page_folder: Path, root: Path) -> str:
 
 
 def section_markdown(section: Section, root: Path, page_folder: Path) -> str:
-    """One section: what it measures, the command, the machine (quoted), then each table with its file."""
+    """One section: what it measures, the command, the machine (quoted), then each table with its file.
+
+    Args:
+        section: the section to render.
+        root: the repository root (the files of ``section`` are relative to it).
+        page_folder: the page's folder (links are relative to it).
+
+    Returns:
+        str: the section's markdown.
+
+    Raises:
+        UserError: a committed file is missing. ValueError: a ``how`` file states no machine.
+    """
     lines = [f"## {section.title}", "", section.says, "", f"* Command: `{section.command}`"]
     for how in section.how:
         quote = machine_sentence(_read(root, how))
@@ -212,7 +237,17 @@ def section_markdown(section: Section, root: Path, page_folder: Path) -> str:
 
 
 def claims_markdown(verdicts, page_folder: Path, root: Path, claims_folder: Path) -> str:
-    """The six claims with their verdicts and how many of their tests passed."""
+    """The six claims with their verdicts and how many of their tests passed.
+
+    Args:
+        verdicts: :func:`asymlora.experiments.claims.evaluate`'s verdicts.
+        page_folder: the page's folder (links are relative to it).
+        root: the repository root.
+        claims_folder: where the full claims table is written.
+
+    Returns:
+        str: the section's markdown.
+    """
     from asymlora.experiments.claims.render import table_cell
 
     table = Path(os.path.relpath(claims_folder / "claims.md", page_folder)).as_posix()

@@ -10,7 +10,14 @@ MARK = {True: "✓", False: "✗", None: "·"}
 
 
 def table_cell(text: str) -> str:
-    """``text`` as one markdown table cell: pipes escaped, on one line."""
+    """``text`` as one markdown table cell.
+
+    Args:
+        text: any text.
+
+    Returns:
+        str: the text with pipes escaped and newlines replaced by spaces.
+    """
     return text.replace("|", "\\|").replace("\n", " ")
 
 
