@@ -72,3 +72,22 @@ def test_accuracy_table_leaves_out_the_runs_samples_per_second():
 def test_every_evidence_pointer_exists():
     for _, where, _ in EVIDENCE:
         assert (ROOT / where).exists(), where
+
+
+def test_efficiency_silences_the_hubs_progress_bar_warning(monkeypatch):
+    """bench's model loading turns transformers' progress bars back on, which huggingface_hub refuses
+    with a warning when the CLI disabled them; the demo must not print it."""
+    import warnings
+
+    import asymlora.bench.suite as suite
+    from asymlora.experiments.demo import efficiency
+
+    def run_suite(options):
+        warnings.warn("Cannot enable progress bars: environment variable `HF_HUB_DISABLE_PROGRESS_BARS=1` is set "
+                      "and has priority.")
+        return {"configurations": options.configurations}
+
+    monkeypatch.setattr(suite, "run_suite", run_suite)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert efficiency() == {"configurations": ["asymlora_b_only", "peft_lora", "adapter_floor"]}
