@@ -197,22 +197,6 @@ def test_report_errors(tmp_path):
         render(empty, tmp_path / "o")
 
 
-def test_demo_interpretation_is_computed_from_the_numbers():
-    from asymlora.experiments.demo import interpretation
-
-    runs = [record("tweets/lora-r8-s0", task="tweets", method="lora", value=70.0),
-            record("tweets/b_only-r8-s0", task="tweets", method="b_only", value=64.5),
-            record("tweets/a_only-r8-s0", task="tweets", method="a_only", value=60.0)]
-    for r in runs:
-        r["metrics"] = {"accuracy": r["metrics"]["accuracy"]}
-    committed = [dict(r, metrics={"accuracy": v}) for r, v in zip(runs[:2], (66.0, 65.0))]
-    lines = interpretation(runs, {"3 seeds, 200 steps": committed})
-    assert lines[0].startswith("B-only trails LoRA by 5.5 accuracy points") and "+4.5 against A-only" in lines[0]
-    assert lines[1] == "Committed evidence, 3 seeds, 200 steps: B-only − LoRA = -1.0 points (mean of 1 seed(s))."
-    ahead = [dict(runs[0], metrics={"accuracy": 60.0}), runs[1]]
-    assert interpretation(ahead)[0].startswith("B-only leads LoRA by 4.5")
-
-
 def test_plain_labels_replace_latex_in_reports():
     from asymlora.methods import METHODS, plain_label
 

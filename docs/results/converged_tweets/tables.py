@@ -1,4 +1,4 @@
-"""Print the README's converged-tweets tables from this folder's committed files (no rounding by hand).
+"""Print the converged-tweets tables of docs/evidence.md from this folder's committed files (no rounding by hand).
 
     python docs/results/converged_tweets/tables.py > docs/results/converged_tweets/tables.md
 

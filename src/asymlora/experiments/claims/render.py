@@ -9,7 +9,15 @@ from asymlora.experiments.claims.rules import Verdict
 MARK = {True: "✓", False: "✗", None: "·"}
 
 
-def _cell(text: str) -> str:
+def table_cell(text: str) -> str:
+    """``text`` as one markdown table cell.
+
+    Args:
+        text: any text.
+
+    Returns:
+        str: the text with pipes escaped and newlines replaced by spaces.
+    """
     return text.replace("|", "\\|").replace("\n", " ")
 
 
@@ -20,10 +28,10 @@ def to_markdown(verdicts: list[Verdict], files: tuple[str, ...]) -> str:
              f"Inputs ({len(files)} files): " + (", ".join(f"`{f}`" for f in files) or "none") + ".", "",
              "| # | Claim | Test | Numbers used (source) | Verdict |", "|---|---|---|---|---|"]
     for v in verdicts:
-        numbers = "<br>".join(f"{MARK[e.passed]} {_cell(e.what)}: {_cell(e.numbers)} (`{e.source}`)"
+        numbers = "<br>".join(f"{MARK[e.passed]} {table_cell(e.what)}: {table_cell(e.numbers)} (`{e.source}`)"
                               for e in v.evidence) or "—"
         verdict = f"**{v.verdict}**" + (f" ({v.note})" if v.note else "")
-        lines.append(f"| {v.claim} | {_cell(v.statement)} | {_cell(v.rule)} | {numbers} | {verdict} |")
+        lines.append(f"| {v.claim} | {table_cell(v.statement)} | {table_cell(v.rule)} | {numbers} | {verdict} |")
     lines += ["", "✓ test passed, ✗ test failed, · listed but not tested (see the test).", ""]
     return "\n".join(lines)
 
