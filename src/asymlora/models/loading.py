@@ -32,7 +32,7 @@ def model_path(ref_or_name: str | ModelRef) -> str:
     """What to pass to ``from_pretrained``.
 
     Args:
-        ref_or_name: anything :func:`~asymlora.models.registry.resolve_model` takes.
+        ref_or_name (str | ModelRef): anything :func:`~asymlora.models.registry.resolve_model` takes.
 
     Returns:
         str: a folder (packaged, tiny, local) or a hub id.
@@ -55,7 +55,7 @@ def load_tokenizer(ref_or_name: str | ModelRef):
     Decoder-only tokenizers without a pad token get ``pad_token = eos_token`` (needed for batches).
 
     Args:
-        ref_or_name: anything :func:`~asymlora.models.registry.resolve_model` takes.
+        ref_or_name (str | ModelRef): anything :func:`~asymlora.models.registry.resolve_model` takes.
 
     Returns:
         transformers.PreTrainedTokenizerBase | transformers.BaseImageProcessor: the processor.
@@ -99,10 +99,10 @@ def load_for_image_classification(ref_or_name: str | ModelRef, num_labels: int, 
     """``AutoModelForImageClassification`` with a fresh, seeded ``num_labels``-way head.
 
     Args:
-        ref_or_name: an image model (``tiny-vit``, ``vit-base``, a ViT folder).
-        num_labels: outputs of the head (>= 1; 1 sets ``problem_type="regression"``).
-        seed: the seed of the fresh head.
-        **kwargs: passed to ``from_pretrained`` (``dtype=...``).
+        ref_or_name (str | ModelRef): an image model (``tiny-vit``, ``vit-base``, a ViT folder).
+        num_labels (int): outputs of the head (>= 1; 1 sets ``problem_type="regression"``).
+        seed (int): the seed of the fresh head.
+        **kwargs (Any): passed to ``from_pretrained`` (``dtype=...``).
 
     Returns:
         transformers.PreTrainedModel: the model; ``model(pixel_values=...)`` -> logits (batch × num_labels).
@@ -128,10 +128,10 @@ def load_for_sequence_classification(ref_or_name: str | ModelRef, num_labels: in
     when missing (decoder-only models need it to find the last token).
 
     Args:
-        ref_or_name: anything :func:`~asymlora.models.registry.resolve_model` takes (``"minilm"``).
-        num_labels: outputs of the head (>= 1).
-        seed: the seed of the fresh head.
-        **kwargs: passed to ``from_pretrained`` (``dtype=...``).
+        ref_or_name (str | ModelRef): anything :func:`~asymlora.models.registry.resolve_model` takes (``"minilm"``).
+        num_labels (int): outputs of the head (>= 1).
+        seed (int): the seed of the fresh head.
+        **kwargs (Any): passed to ``from_pretrained`` (``dtype=...``).
 
     Returns:
         transformers.PreTrainedModel: the model; ``model(**tokenizer(texts))`` -> logits (batch × num_labels).
@@ -155,9 +155,9 @@ def load_for_causal_lm(ref_or_name: str | ModelRef, seed: int = 0, **kwargs):
     folder is drawn from ``seed`` (forked RNG).
 
     Args:
-        ref_or_name: a decoder (``smollm2``, ``tiny-llama``, ``tiny-gpt2``, a folder, a hub id).
-        seed: the seed of any weight the folder lacks.
-        **kwargs: passed to ``from_pretrained`` (``dtype=...``).
+        ref_or_name (str | ModelRef): a decoder (``smollm2``, ``tiny-llama``, ``tiny-gpt2``, a folder, a hub id).
+        seed (int): the seed of any weight the folder lacks.
+        **kwargs (Any): passed to ``from_pretrained`` (``dtype=...``).
 
     Returns:
         transformers.PreTrainedModel: ``model(input_ids=...)`` -> logits (batch × length × vocab).
@@ -182,9 +182,9 @@ def load_for_seq2seq(ref_or_name: str | ModelRef, seed: int = 0, **kwargs):
     """``AutoModelForSeq2SeqLM`` (an encoder-decoder with its language-model head: BART, T5).
 
     Args:
-        ref_or_name: an encoder-decoder (``tiny-bart``, ``bart-large``, a folder, a hub id).
-        seed: the seed of any weight the folder lacks (forked RNG).
-        **kwargs: passed to ``from_pretrained`` (``dtype=...``).
+        ref_or_name (str | ModelRef): an encoder-decoder (``tiny-bart``, ``bart-large``, a folder, a hub id).
+        seed (int): the seed of any weight the folder lacks (forked RNG).
+        **kwargs (Any): passed to ``from_pretrained`` (``dtype=...``).
 
     Returns:
         transformers.PreTrainedModel: ``model(input_ids=..., labels=...)`` -> logits (batch × target length × vocab).
