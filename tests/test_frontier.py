@@ -85,3 +85,52 @@ def test_outputs_markdown_json_and_plot(tmp_path):
     assert data["points"][1]["accuracy"]["values"] == [78.0, 79.0, 80.0]
     fr.plot(built, tmp_path / "frontier.png")
     assert (tmp_path / "frontier.png").stat().st_size > 1000
+
+
+def test_parse_arms_refuses_bad_items():
+    from asymlora.bench.frontier_memory import parse_arms
+
+    assert parse_arms("lora:2, b_only:128") == [("lora", 2), ("b_only", 128)]
+    for bad, words in (("lora", "method:rank"), ("b_only:0", "rank >= 1"), ("a_only:8", "measures"), ("", "empty")):
+        with pytest.raises(ValueError, match=words):
+            parse_arms(bad)
+
+
+def test_bench_frontier_then_report_frontier_end_to_end(tmp_path, monkeypatch):
+    """Measured in fresh processes on the tiny BERT (more trainable state for LoRA r=16 than B-only r=2),
+    predicted by the planner, then rendered with a results file of the same arms."""
+    from typer.testing import CliRunner
+
+    from asymlora.cli import app
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    runner = CliRunner()
+    done = runner.invoke(app, ["bench", "frontier", "--arms", "b_only:2,lora:16", "--model", "tiny-bert",
+                               "--out", str(tmp_path / "mem"), "--steps", "1"])
+    assert done.exit_code == 0, done.output
+    document = json.loads((tmp_path / "mem" / "frontier_memory.json").read_text())
+    rows = {(a["method"], a["rank"]): a for a in document["arms"]}
+    assert rows[("lora", 16)]["predicted_bytes"] > rows[("b_only", 2)]["predicted_bytes"] > 0
+    assert all(a["measured_bytes"] >= a["after_load_bytes"] > 0 for a in document["arms"])
+    results = tmp_path / "results.jsonl"
+    results.write_text("".join(json.dumps(record(m, r, s, 60.0 + s + r / 10, 1000 * r)) + "\n"
+                               for m, r in (("b_only", 2), ("lora", 16)) for s in range(2)))
+    done = runner.invoke(app, ["report", str(results), "--frontier", str(tmp_path / "mem" / "frontier_memory.json"),
+                               "--out", str(tmp_path / "report")])
+    assert done.exit_code == 0, done.output
+    assert {p.name for p in (tmp_path / "report").iterdir()} >= {"frontier.md", "frontier.json", "frontier.png"}
+    assert "no lora r=8 point" in (tmp_path / "report" / "frontier.md").read_text().lower()
+
+
+def test_report_frontier_bad_memory_file_is_one_line(tmp_path):
+    from asymlora.cli import main
+
+    records, _ = arms()
+    results = tmp_path / "results.jsonl"
+    results.write_text("".join(json.dumps(r) + "\n" for r in records))
+    bad = tmp_path / "frontier_memory.json"
+    bad.write_text(json.dumps({"something": 1}))
+    with pytest.raises(SystemExit) as stop:
+        main(["report", str(results), "--frontier", str(bad), "--out", str(tmp_path / "out")])
+    assert stop.value.code == 2
+    assert not (tmp_path / "out" / "frontier.md").exists()

@@ -26,7 +26,8 @@ from typing import Optional
 import typer
 
 from asymlora.commands.common import (batch_size_option, command_line, device_name, device_option, dtype_name, dtype_option,
-                                      max_length_option, out_option, out_dir, threads_option, user_input)
+                                      max_length_option, out_option, out_dir, threads_option, user_input,
+                                      write_json)
 
 
 # ---------------------------------------------------------------------------- options of every mode
@@ -95,7 +96,7 @@ def _suite_options(*, model, layers, batch_size, max_length, rank, alpha, dropou
 
 
 def register(app: typer.Typer) -> None:
-    group = typer.Typer(no_args_is_help=False, help="Benchmarks against PEFT: suite (the default), sweep, serving, "
+    group = typer.Typer(no_args_is_help=False, help="Benchmarks against PEFT: suite (the default), sweep, serving, frontier, "
                                                     "throughput. Plain 'asymlora bench [OPTIONS]' runs the suite.")
     app.add_typer(group, name="bench")
 
@@ -238,6 +239,38 @@ def register(app: typer.Typer) -> None:
                     check_reachable(resolve_model(options.model))
         _run_and_write(out_dir(out, "bench-throughput"), lambda progress: run_throughput(options, parsed, repeats, progress),
                        write_throughput_report, throughput_markdown)
+
+    @group.command("frontier")
+    def frontier(
+        arms: str = typer.Option("lora:2,lora:8,lora:32,b_only:8,b_only:32,b_only:128", "--arms",
+                                 help="method:rank pairs (lora, b_only)"),
+        out: Optional[str] = out_option("bench-frontier"),
+        model: str = typer.Option("minilm", "--model", help="the model every arm adapts (query/value)"),
+        batch_size: int = batch_size_option(16, "sequences per step", minimum=1),
+        max_length: int = max_length_option(64, "tokens per sequence (pad / truncate)", minimum=1),
+        dropout: float = _dropout(),
+        steps: int = typer.Option(3, "--steps", min=1, help="training steps each fresh process takes"),
+        threads: Optional[int] = threads_option(),
+    ) -> None:
+        """Peak training memory of each arm of a budget frontier, measured in a fresh process and
+        predicted by the planner; writes frontier_memory.json for `asymlora report RESULTS --frontier`."""
+        from asymlora.bench.frontier_memory import FrontierSetting, measure, parse_arms
+        from asymlora.models import check_reachable, resolve_model
+
+        with user_input():
+            parsed = parse_arms(arms)
+            check_reachable(resolve_model(model))
+            setting = FrontierSetting(model=model, batch=batch_size, length=max_length, dropout=dropout,
+                                      steps=steps, threads=threads or 1)
+        folder = out_dir(out, "bench-frontier")
+        with _progress_bar() as progress:
+            document = measure(parsed, setting, progress)
+        document["command"] = command_line()
+        path = write_json(folder / "frontier_memory.json", document)
+        for row in document["arms"]:
+            typer.echo(f"{row['method']} r={row['rank']}: measured {row['measured_bytes'] / 2**20:.0f} MiB, "
+                       f"predicted {row['predicted_bytes'] / 2**20:.0f} MiB ({row['planner_method']})")
+        typer.echo(f"wrote {path}")
 
 
 def _run_and_write(folder, run, write, to_markdown) -> None:

@@ -123,6 +123,30 @@ KINDS: tuple[Kind, ...] = (
 )
 
 
+def _render_frontier(paths: list[Path], memory: Path, out: Optional[str]) -> tuple[str, list[str]]:
+    """The budget frontier of one results file with a ``frontier_memory.json`` (see
+    :mod:`asymlora.experiments.frontier`); writes frontier.md/.json/.png (default runs/report)."""
+    from asymlora.commands.common import atomic_write_text, command_line, write_json
+    from asymlora.experiments import frontier as fr
+    from asymlora.experiments.store import read_results
+
+    if len(paths) != 1:
+        raise UserError(f"--frontier takes one results file (the runs at each arm's chosen rate), not {len(paths)}")
+    source = results_file(paths[0])
+    with user_input(str(source)):
+        records = read_results(source, missing_ok=False)
+    with user_input(f"--frontier {memory}"):
+        arms = fr.arms_from_document(json.loads(memory.read_text(encoding="utf-8")))
+    with user_input(str(source)):
+        built = fr.build(records, arms)
+    folder = out_dir(out, "report")
+    text = fr.markdown(built, command_line())
+    write_json(folder / "frontier.json", {**fr.as_json(built), "command": command_line()})
+    atomic_write_text(folder / "frontier.md", text)
+    fr.plot(built, folder / "frontier.png")
+    return text, [str(folder / name) for name in ("frontier.md", "frontier.json", "frontier.png")]
+
+
 def kind_of(paths: list[Path]) -> Kind:
     """The one kind every path is of.
 
@@ -154,9 +178,17 @@ def register(app: typer.Typer) -> None:
                                                               "beside the ood.jsonl; rouge runs/summarise_table)"),
         title: Optional[str] = typer.Option(None, "--title", help="report title of a results.jsonl "
                                                                   "(default: the experiment names)"),
+        frontier: Optional[str] = typer.Option(None, "--frontier", help="frontier_memory.json of bench frontier: "
+                                               "render the results (runs at each arm's chosen rate) as a budget "
+                                               "frontier instead (frontier.md/.json/.png)"),
     ) -> None:
         """The tables of a result file, by its kind: markdown beside JSON (and a chart where one exists)."""
         sources = [Path(p) for p in paths]
+        if frontier is not None:
+            markdown, written = _render_frontier(sources, Path(frontier), out)
+            typer.echo(markdown)
+            typer.echo(f"wrote {', '.join(map(str, written))}")
+            return
         markdown, written = kind_of(sources).render(sources, out, title)
         typer.echo(markdown)
         typer.echo(f"wrote {', '.join(map(str, written))}")

@@ -65,6 +65,18 @@ class Frontier:
     sentence: str
 
 
+def arms_from_document(document: dict) -> list[ArmMemory]:
+    """The arms of a ``frontier_memory.json`` document (``asymlora bench frontier``).
+
+    Raises:
+        ValueError: a document without ``frontier_memory`` and ``arms``.
+    """
+    if not isinstance(document, dict) or "frontier_memory" not in document or "arms" not in document:
+        raise ValueError("not a frontier_memory.json written by asymlora bench frontier")
+    return [ArmMemory(a["method"], int(a["rank"]), int(a["measured_bytes"]), a.get("predicted_bytes"))
+            for a in document["arms"]]
+
+
 def _rate(record: dict) -> float | None:
     resolved = record.get("resolved") or {}
     return resolved.get("learning_rate", (record.get("config") or {}).get("learning_rate"))
