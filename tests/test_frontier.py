@@ -88,7 +88,7 @@ def test_outputs_markdown_json_and_plot(tmp_path):
 
 
 def test_parse_arms_refuses_bad_items():
-    from asymlora.bench.frontier_memory import parse_arms
+    from asymlora.planning.frontier_memory import parse_arms
 
     assert parse_arms("lora:2, b_only:128") == [("lora", 2), ("b_only", 128)]
     for bad, words in (("lora", "method:rank"), ("b_only:0", "rank >= 1"), ("a_only:8", "measures"), ("", "empty")):

@@ -254,7 +254,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Peak training memory of each arm of a budget frontier, measured in a fresh process and
         predicted by the planner; writes frontier_memory.json for `asymlora report RESULTS --frontier`."""
-        from asymlora.bench.frontier_memory import FrontierSetting, measure, parse_arms
+        from asymlora.planning.frontier_memory import FrontierSetting, measure, parse_arms
         from asymlora.models import check_reachable, resolve_model
 
         with user_input():

@@ -6,7 +6,7 @@ Each point is one ``(method, rank)`` arm trained at its own chosen learning rate
 * **accuracy**: mean (sample std) over seeds of the run's headline metric (``metrics`` in the
   record: the test split at the best validation check);
 * **peak training memory** (bytes): measured for the arm's configuration in a fresh process
-  (:mod:`asymlora.bench.frontier_memory`, one figure per arm: memory does not depend on the seed
+  (:mod:`asymlora.planning.frontier_memory`, one figure per arm: memory does not depend on the seed
   or the rate), beside the memory planner's prediction for the same setting;
 * **trainable parameters**: from the run records (adapter plus head).
 
