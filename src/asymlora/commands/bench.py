@@ -99,7 +99,12 @@ def register(app: typer.Typer) -> None:
     group = typer.Typer(no_args_is_help=False, help="Benchmarks against PEFT: suite (the default), sweep, serving, frontier, "
                                                     "throughput. Plain 'asymlora bench [OPTIONS]' runs the suite.")
     app.add_typer(group, name="bench")
+    for add in (_add_suite, _add_sweep, _add_serving, _add_throughput, _add_frontier):
+        add(group)
 
+
+def _add_suite(group: typer.Typer) -> None:
+    """Register ``suite`` on the command group."""
     @group.command("suite")
     def suite(
         out: Optional[str] = out_option("bench"),
@@ -147,6 +152,9 @@ def register(app: typer.Typer) -> None:
 
         _run_and_write(out_dir(out, "bench"), run, write_report, markdown)
 
+
+def _add_sweep(group: typer.Typer) -> None:
+    """Register ``sweep`` on the command group."""
     @group.command("sweep")
     def sweep(
         out: Optional[str] = out_option("bench-sweep"),
@@ -173,6 +181,9 @@ def register(app: typer.Typer) -> None:
                        lambda progress: run_sweep(options, steps=steps, warmup=warmup, progress=progress),
                        write_sweep_report, sweep_markdown)
 
+
+def _add_serving(group: typer.Typer) -> None:
+    """Register ``serving`` on the command group."""
     @group.command("serving")
     def serving(
         out: Optional[str] = out_option("bench-serving"),
@@ -200,6 +211,9 @@ def register(app: typer.Typer) -> None:
         _run_and_write(out_dir(out, "bench-serving"), lambda progress: run_serving(options, progress),
                        write_serving_report, serving_markdown)
 
+
+def _add_throughput(group: typer.Typer) -> None:
+    """Register ``throughput`` on the command group."""
     @group.command("throughput")
     def throughput(
         rows: str = typer.Option(..., "--rows", help="configuration:rank pairs timed interleaved in one process, "
@@ -240,6 +254,9 @@ def register(app: typer.Typer) -> None:
         _run_and_write(out_dir(out, "bench-throughput"), lambda progress: run_throughput(options, parsed, repeats, progress),
                        write_throughput_report, throughput_markdown)
 
+
+def _add_frontier(group: typer.Typer) -> None:
+    """Register ``frontier`` on the command group."""
     @group.command("frontier")
     def frontier(
         arms: str = typer.Option("lora:2,lora:8,lora:32,b_only:8,b_only:32,b_only:128", "--arms",
@@ -252,8 +269,7 @@ def register(app: typer.Typer) -> None:
         steps: int = typer.Option(3, "--steps", min=1, help="training steps each fresh process takes"),
         threads: Optional[int] = threads_option(),
     ) -> None:
-        """Peak training memory of each arm of a budget frontier, measured in a fresh process and
-        predicted by the planner; writes frontier_memory.json for `asymlora report RESULTS --frontier`."""
+        """Peak training memory of each arm of a budget frontier: measured in a fresh process, predicted by the planner."""
         from asymlora.planning.frontier_memory import FrontierSetting, measure, parse_arms
         from asymlora.models import check_reachable, resolve_model
 

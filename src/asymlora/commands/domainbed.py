@@ -37,7 +37,12 @@ def _stop_time(text: str | None) -> float | None:
 def register(app: typer.Typer) -> None:
     group = typer.Typer(no_args_is_help=True, help="DomainBed protocol: ViT adapters out of distribution.")
     app.add_typer(group, name="domainbed")
+    for add in (_add_pretrain, _add_sweep, _add_collect):
+        add(group)
 
+
+def _add_pretrain(group: typer.Typer) -> None:
+    """Register ``pretrain`` on the command group."""
     @group.command("pretrain")
     def pretrain_cmd(
         out: str = typer.Option(..., "--out", help="folder for the pretrained ViT (a transformers folder)"),
@@ -60,6 +65,9 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"saved {out}: {record['backbone_parameters']:,} parameters, test accuracy "
                    f"{record['test_accuracy']:.4f}, {record['train_seconds']:.0f} s")
 
+
+def _add_sweep(group: typer.Typer) -> None:
+    """Register ``sweep`` on the command group."""
     @group.command("sweep")
     def sweep_cmd(
         config: str = typer.Argument(..., help="a configs/domainbed_*.yaml file"),
@@ -119,6 +127,9 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"{counts['ran']} run(s) now, {counts['done_before']} done before, "
                    f"{counts['not_started']} not started")
 
+
+def _add_collect(group: typer.Typer) -> None:
+    """Register ``collect`` on the command group."""
     @group.command("collect")
     def collect_cmd(
         folder: str = typer.Argument(..., help="a sweep's output folder"),

@@ -59,7 +59,12 @@ def register(app: typer.Typer) -> None:
     app.add_typer(evaluation, name="eval")
     ood.add_to(evaluation)
     summarise.add_to(evaluation)
+    for add in (_add_mmlu, _add_mmlu_prefix_bench, _add_mmlu_table):
+        add(evaluation)
 
+
+def _add_mmlu(evaluation: typer.Typer) -> None:
+    """Register ``mmlu`` on the command group."""
     @evaluation.command("mmlu")
     def mmlu(
         model: str = typer.Option("smollm2", "--model", help="registry name, model folder or hub id"),
@@ -110,6 +115,9 @@ def register(app: typer.Typer) -> None:
                    f"{run.seconds:.1f} s")
         typer.echo("wrote " + ", ".join(str(p) for p in paths))
 
+
+def _add_mmlu_prefix_bench(evaluation: typer.Typer) -> None:
+    """Register ``mmlu-prefix-bench`` on the command group."""
     @evaluation.command("mmlu-prefix-bench")
     def prefix_bench(
         model: str = typer.Option("smollm2", "--model", help="registry name, model folder or hub id"),
@@ -147,6 +155,9 @@ def register(app: typer.Typer) -> None:
         typer.echo(table)
         typer.echo(f"wrote {folder / 'bench.json'} and {folder / 'bench.md'}")
 
+
+def _add_mmlu_table(evaluation: typer.Typer) -> None:
+    """Register ``mmlu-table`` on the command group."""
     @evaluation.command("mmlu-table")
     def mmlu_table(
         root: str = typer.Argument(..., help="folder of <label>/<format>_<k>shot evaluation folders"),
