@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from asymlora.experiments.lr_choice import choose
+from asymlora.experiments.lr_choice import choose, to_markdown
 from tests.helpers import run_cli
 
 
@@ -61,10 +61,17 @@ def test_a_tie_goes_to_the_smaller_rate():
     assert choose(records)[0].chosen == 3e-4
 
 
-def test_an_arm_missing_a_rate_of_the_sweep_is_not_chosen():
+def test_each_arm_is_chosen_over_its_own_rates():
     records = sweep() + [record("a_only", 1e-3, 0, 90.0, 90.0)]
     a_only = next(c for c in choose(records) if c.method == "a_only")
-    assert a_only.chosen is None and a_only.reason == "no run at learning rate 0.0003, 0.003"
+    assert a_only.chosen == 1e-3 and a_only.rates == (1e-3,) and not a_only.swept and not a_only.at_edge
+    assert "| 0.001 (one rate: not swept) |" in to_markdown(choose(records))
+    # B-only swept higher than LoRA (1e-3..1e-2): chosen over its own rates, the edge relative to them
+    wider = sweep() + [record("b_only", 1e-2, s, 60.0, 60.0) for s in (0, 1, 2)]
+    b_only = next(c for c in choose(wider) if c.method == "b_only")
+    lora = next(c for c in choose(wider) if c.method == "lora")
+    assert b_only.rates == (3e-4, 1e-3, 3e-3, 1e-2) and b_only.chosen == 3e-3 and not b_only.at_edge
+    assert lora.rates == (3e-4, 1e-3, 3e-3) and lora.chosen == 1e-3 and lora.swept
     partial = [record("lora", 1e-3, 0, 80.0, 70.0), record("lora", 3e-4, 1, 81.0, 71.0)]
     assert choose(partial)[0].reason == "no seed is at every learning rate"
 

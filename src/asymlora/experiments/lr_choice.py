@@ -5,14 +5,16 @@ A sweep is the same runs at several learning rates, in one results file or sever
 records must differ only in learning rate and seed (their ``identity`` otherwise equal), else the
 files do not form a sweep and :func:`choose` says which setting differs.
 
-Per arm, with ``R`` = every learning rate any record of the sweep holds (the grid) and ``S`` = the
+Per arm, with ``R`` = the learning rates that arm's records hold (its own sweep: arms of one call may be
+swept over different rates, e.g. LoRA over 3e-4..3e-3 and B-only over 1e-3..1e-2) and ``S`` = the
 selection seeds (given, or by default the seeds that every rate of the arm has):
 
 * ``validation[lr]`` = mean over ``s in S`` of the run's best validation value of the main metric
   (``best_eval.metrics[main_metric]``: the fixed validation subset, never the test split);
 * ``chosen`` = argmax over ``lr in R`` of ``validation[lr]``, a tie going to the smaller rate; no
-  choice (and the reason) when the arm lacks a rate of ``R`` or a selection seed at some rate;
-  ``at_edge`` when it is the smallest or largest rate of ``R`` (the optimum may lie outside the sweep);
+  choice (and the reason) when no seed is at every rate of ``R`` or a selection seed is missing at some rate;
+  ``at_edge`` when it is the smallest or largest of two or more rates of ``R`` (the optimum may lie outside
+  the sweep); an arm at a single rate gets that rate, marked as not swept;
 * ``test[lr]`` = mean (sample std, ddof 1) over every seed at ``lr`` of ``metrics[main_metric]``
   (the test split at the best validation check), with the number of seeds: the reported figure at
   the chosen rate; the other rates' columns are the one-rate protocol read off the same table.
@@ -74,7 +76,13 @@ class ArmChoice:
     test: dict[float, SeedStats] = field(default_factory=dict)
     chosen: float | None = None
     reason: str = ""
-    at_edge: bool = False  # the chosen rate is the smallest or largest of the sweep: the optimum may lie beyond
+    at_edge: bool = False  # the chosen rate is the smallest or largest of the arm's rates: the optimum may lie beyond
+    rates: tuple[float, ...] = ()  # the rates this arm was trained at (its own sweep)
+
+    @property
+    def swept(self) -> bool:
+        """Whether the arm has runs at two or more rates (a choice, not a single given rate)."""
+        return len(self.rates) > 1
 
 
 def learning_rate(record: dict) -> float:
@@ -115,7 +123,7 @@ def _check_same_settings(arm: tuple, runs: list[dict]) -> None:
                                  "and seed; give results of one sweep")
 
 
-def _choose_arm(arm: tuple, runs: list[dict], grid: list[float], seeds: tuple[int, ...] | None) -> ArmChoice:
+def _choose_arm(arm: tuple, runs: list[dict], seeds: tuple[int, ...] | None) -> ArmChoice:
     task, model, method, rank = arm
     metric = runs[0]["main_metric"]
     at: dict[float, dict[int, dict]] = {}
@@ -124,23 +132,20 @@ def _choose_arm(arm: tuple, runs: list[dict], grid: list[float], seeds: tuple[in
     if seeds is None:
         common = set.intersection(*(set(by_seed) for by_seed in at.values()))
         seeds = tuple(sorted(common))
-    choice = ArmChoice(task, model, method, rank, row_label(runs[0]), metric, seeds)
+    choice = ArmChoice(task, model, method, rank, row_label(runs[0]), metric, seeds, rates=tuple(sorted(at)))
     for lr in sorted(at):
         choice.test[lr] = SeedStats.of({s: r["metrics"][metric] for s, r in at[lr].items()})
         picked = {s: at[lr][s]["best_eval"]["metrics"][metric] for s in seeds if s in at[lr]}
         if picked:
             choice.validation[lr] = SeedStats.of(picked)
-    missing = [lr for lr in grid if lr not in at]
     partial = [lr for lr in at if lr not in choice.validation or choice.validation[lr].seeds != seeds]
-    if missing:
-        choice.reason = f"no run at learning rate {', '.join(f'{lr:g}' for lr in missing)}"
-    elif not seeds:
+    if not seeds:
         choice.reason = "no seed is at every learning rate"
     elif partial:
         choice.reason = f"selection seed(s) missing at learning rate {', '.join(f'{lr:g}' for lr in partial)}"
     else:
         choice.chosen = max(sorted(choice.validation), key=lambda lr: choice.validation[lr].mean)
-        choice.at_edge = len(grid) > 1 and choice.chosen in (grid[0], grid[-1])
+        choice.at_edge = choice.swept and choice.chosen in (choice.rates[0], choice.rates[-1])
     return choice
 
 
@@ -153,7 +158,6 @@ def choose(records: list[dict], seeds: tuple[int, ...] | None = None) -> list[Ar
             raise ValueError(f"run {r['run_id']}: no validation evaluation (best_eval) in its record; a rate is "
                              "chosen on validation, so every run of a sweep needs one")
     records = _latest_per_rate(records)
-    grid = sorted({learning_rate(r) for r in records})
     arms = _arms(records)
     for arm, runs in arms.items():
         _check_same_settings(arm, runs)
@@ -163,7 +167,7 @@ def choose(records: list[dict], seeds: tuple[int, ...] | None = None) -> list[Ar
         if absent:
             raise ValueError(f"selection seed(s) {', '.join(map(str, absent))} are in no run (seeds present: "
                              f"{', '.join(map(str, sorted(present)))})")
-    return [_choose_arm(arm, runs, grid, seeds) for arm, runs in arms.items()]
+    return [_choose_arm(arm, runs, seeds) for arm, runs in arms.items()]
 
 
 def chosen_runs(records: list[dict], choices: list[ArmChoice]) -> list[dict]:
@@ -196,6 +200,7 @@ def to_markdown(choices: list[ArmChoice], command: str = "") -> str:
             cells.append(f"**{text}**" if lr == c.chosen else text)
         chosen = f"{c.chosen:g}" if c.chosen is not None else f"none: {c.reason}"
         chosen += " (edge of the sweep)" if c.at_edge else ""
+        chosen += " (one rate: not swept)" if c.chosen is not None and not c.swept else ""
         lines.append(f"| {name(c)} | " + " | ".join(cells) + f" | {chosen} |")
     lines += ["", "Test at the best validation check, mean (std) [seeds] over every seed at that rate; the chosen "
               "rate's cell (bold) is the per-method protocol's result, a column alone is the one-rate protocol.",
@@ -214,7 +219,7 @@ def to_json(choices: list[ArmChoice]) -> list[dict]:
     """The choices as JSON-ready dicts (rates as strings in the per-rate maps)."""
     rows = []
     for c in choices:
-        row = asdict(c)
+        row = asdict(c) | {"swept": c.swept}
         row["validation"] = {f"{lr:g}": asdict(s) for lr, s in c.validation.items()}
         row["test"] = {f"{lr:g}": asdict(s) for lr, s in c.test.items()}
         rows.append(row)
