@@ -15,7 +15,9 @@ Old spellings (:mod:`asymlora.commands.aliases`) are rewritten before parsing, e
 ``warning: 'OLD' is deprecated; use 'NEW'``. ``--debug`` (or ``ASYMLORA_DEBUG=1``) shows the traceback instead of either line. Warnings of
 asymlora's own categories (e.g. a torn results line that was skipped) are one ``warning: …`` line.
 When stderr is not a terminal (a log file, a test), the model-loading and dataset-mapping
-progress bars of transformers and datasets are switched off, so stderr holds only what matters.
+progress bars of transformers and datasets are switched off, so stderr holds only what matters; so are
+the import-time warnings of optional quantization back-ends that transformers imports when they are
+installed (:data:`_IMPORT_NOISE`: e.g. torchao's "Failed to load <kernel>.so" for GPU kernels).
 """
 
 from __future__ import annotations
@@ -82,6 +84,20 @@ def _one_line_warnings(message, category, filename, lineno, file=None, line=None
         warnings._showwarnmsg_impl(warnings.WarningMessage(message, category, filename, lineno, file, line))
 
 
+#: Loggers that warn at import time about things no CLI user can act on (missing GPU kernels of an
+#: installed quantization back-end, torch's deprecation notice for enum registration by such a back-end);
+#: their errors still show.
+_IMPORT_NOISE = ("torchao", "torch.utils._pytree")
+
+
+def _quiet_import_noise() -> None:
+    """Only errors from the :data:`_IMPORT_NOISE` loggers (see the module docstring)."""
+    import logging
+
+    for name in _IMPORT_NOISE:
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def _quiet_progress_bars() -> None:
     """No loading / mapping progress bars when stderr is not a terminal (see the module docstring)."""
     if sys.stderr.isatty():
@@ -102,6 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     argv = [a for a in argv if a != "--debug"]
     CURRENT_OUT.clear()
     _quiet_progress_bars()
+    _quiet_import_noise()
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _one_line_warnings
