@@ -90,3 +90,10 @@ def test_command_refuses_a_root_without_results(tmp_path, capsys):
     code, _, err = run_cli(["evidence", "--out", str(tmp_path / "e.md"), "--root", str(tmp_path)], capsys)
     assert code == 2 and "no docs/results" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "e.md").exists()
+
+
+def test_committed_choosing_page_is_not_stale():
+    from asymlora.experiments.choosing_page import render_choosing
+
+    assert (REPO / "docs" / "choosing.md").read_text(encoding="utf-8") == render_choosing(REPO), \
+        f"docs/choosing.md is stale: {FIX}"

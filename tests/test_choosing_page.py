@@ -1,0 +1,54 @@
+"""docs/choosing.md is computed from the committed sweep, memory and frontier files (asymlora evidence)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from asymlora.errors import UserError
+from asymlora.experiments.choosing_page import SOURCES, rank_at_reference_memory, rate_advice, render_choosing
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def arm(method: str, rank: int, rates: list[float], chosen: float | None, at_edge: bool = False) -> dict:
+    test = {f"{r:g}": {"mean": 70.0} for r in rates}
+    return {"label": f"{method} r={rank}", "method": method, "rank": rank, "test": test, "chosen": chosen,
+            "at_edge": at_edge}
+
+
+def test_each_swept_arm_gets_its_rate_relative_to_loras():
+    arms = [arm("lora", 8, [3e-4, 1e-3, 3e-3], 1e-3), arm("b_only", 8, [1e-3, 3e-3, 1e-2], 3e-3),
+            arm("b_only", 32, [1e-3, 3e-3], 3e-3, at_edge=True), arm("b_only_banded", 8, [1e-3], 1e-3)]
+    rows = {(a.method, a.rank): a for a in rate_advice(arms)}
+    assert set(rows) == {("lora", 8), ("b_only", 8), ("b_only", 32)}  # one rate: not a sweep, no advice
+    assert rows["b_only", 8].ratio == pytest.approx(3.0) and rows["lora", 8].ratio == pytest.approx(1.0)
+    assert rows["b_only", 32].ratio == pytest.approx(3.0) and rows["b_only", 32].at_edge  # no LoRA r=32: LoRA r=8's
+
+
+def test_the_largest_b_only_rank_within_loras_memory():
+    memory = [{"method": "lora", "rank": 8, "measured_bytes": 100}, {"method": "b_only", "rank": 32, "measured_bytes": 90},
+              {"method": "b_only", "rank": 128, "measured_bytes": 101}, {"method": "b_only", "rank": 8, "measured_bytes": 80}]
+    ref, fit = rank_at_reference_memory(memory)
+    assert ref["rank"] == 8 and fit["rank"] == 32  # r=128 costs more than LoRA r=8
+    assert rank_at_reference_memory(memory[1:]) is None
+
+
+def test_every_number_follows_its_source_and_a_missing_source_is_one_line(tmp_path):
+    for path in SOURCES.values():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / path, tmp_path / path)
+    memory_path = tmp_path / SOURCES["memory"]
+    memory = json.loads(memory_path.read_text())
+    for a in memory["arms"]:
+        if a["method"] == "b_only" and a["rank"] == 128:
+            a["measured_bytes"] = 10 ** 10  # now larger than LoRA r=8's peak
+    memory_path.write_text(json.dumps(memory))
+    page = render_choosing(tmp_path)
+    assert "the largest B-only rank measured is r=128" not in page and "| b_only r=128 | 9537 |" in page
+    memory_path.unlink()
+    with pytest.raises(UserError, match="frontier_memory.json is missing"):
+        render_choosing(tmp_path)
