@@ -199,9 +199,38 @@ def test_claim_6_throughput_tables(tmp_path):
     assert both.verdict == FAILS
 
 
+def write_frontier(path: Path, arms: dict[tuple[str, int], tuple[int, list[float]]]) -> Path:
+    """A frontier.json as ``asymlora report --frontier`` writes it: per arm (peak MiB, accuracies over seeds)."""
+    import statistics
+
+    points = [{"method": m, "rank": r, "measured_bytes": mib << 20,
+               "accuracy": {"mean": statistics.fmean(v), "std": statistics.stdev(v) if len(v) > 1 else None,
+                            "values": v}} for (m, r), (mib, v) in arms.items()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"metric": "accuracy", "points": points}))
+    return path
+
+
+def test_claim_7_equal_memory(tmp_path):
+    lora = {("lora", 8): (835, [78.0, 79.0, 80.0])}
+    # r=16 fits and is within a point; r=128 would be better still but costs more than LoRA r=8: not eligible
+    close = verdicts_of(write_frontier(tmp_path / "close" / "frontier.json", lora | {
+        ("b_only", 16): (761, [78.0, 78.5, 79.0]), ("b_only", 8): (758, [70.0, 71.0, 72.0]),
+        ("b_only", 128): (900, [90.0, 91.0, 92.0])}))[7]
+    assert close.verdict == HOLDS and "b_only r=16 (761 MiB)" in close.evidence[0].what
+    far = verdicts_of(write_frontier(tmp_path / "far" / "frontier.json", lora | {
+        ("b_only", 16): (761, [74.0, 75.0, 76.0]), ("b_only", 128): (900, [90.0, 91.0, 92.0])}))[7]
+    assert far.verdict == FAILS and "shortfall +4.00" in far.evidence[0].numbers
+    one_seed = verdicts_of(write_frontier(tmp_path / "one" / "frontier.json", lora | {("b_only", 32): (764, [79.0])}))[7]
+    assert one_seed.verdict == NOT_MEASURED and "not tested" in one_seed.evidence[0].numbers
+    nothing_fits = verdicts_of(write_frontier(tmp_path / "none" / "frontier.json", lora | {
+        ("b_only", 128): (900, [90.0, 91.0])}))[7]
+    assert nothing_fits.verdict == NOT_MEASURED and not nothing_fits.evidence
+
+
 def test_nothing_measured_and_unknown_files(tmp_path):
     verdicts = verdicts_of(write_runs(tmp_path / "results.jsonl", {("lora", 8): [60, 61]}))
-    assert [v.verdict for v in verdicts.values()] == [NOT_MEASURED] * 6
+    assert [v.verdict for v in verdicts.values()] == [NOT_MEASURED] * 7
     other = tmp_path / "notes.json"
     other.write_text("{}")
     with pytest.raises(ValueError, match="cannot tell what this file is"):
@@ -220,10 +249,10 @@ def test_claims_command_writes_markdown_and_json(tmp_path):
     assert result.exit_code == 0, result.output
     data = json.loads((tmp_path / "out" / "claims.json").read_text())
     assert [c["verdict"] for c in data["claims"]] == [HOLDS, NOT_MEASURED, NOT_MEASURED, NOT_MEASURED, FAILS,
-                                                      NOT_MEASURED]
+                                                      NOT_MEASURED, NOT_MEASURED]
     assert len(data["inputs"]) == 2
     table = (tmp_path / "out" / "claims.md").read_text()
-    assert table.count("\n| ") == 7 and "**does not hold**" in table and "mean(b_only) − mean(a_only)" in table
+    assert table.count("\n| ") == 8 and "**does not hold**" in table and "mean(b_only) − mean(a_only)" in table
 
 
 def test_default_inputs_are_the_committed_results(tmp_path, monkeypatch):
@@ -235,4 +264,4 @@ def test_default_inputs_are_the_committed_results(tmp_path, monkeypatch):
     result = CliRunner().invoke(app, ["claims", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     data = json.loads((tmp_path / "claims.json").read_text())
-    assert "docs/results/theory/theory.json" in data["inputs"] and len(data["claims"]) == 6
+    assert "docs/results/theory/theory.json" in data["inputs"] and len(data["claims"]) == 7

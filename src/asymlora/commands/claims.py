@@ -1,4 +1,4 @@
-"""``asymlora claims [RESULTS...] --out DIR``: the research's six claims, tested on result files.
+"""``asymlora claims [RESULTS...] --out DIR``: the research's six claims and our equal-memory one, tested on result files.
 
 RESULTS are files or folders (searched for ``results.jsonl``, ``ood.jsonl``, ``theory.json``,
 ``similarity.json``, ``bench.json``); by default the committed ``docs/results/``. Prints and
@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
         results: List[str] = typer.Argument(None, help="result files or folders (default: docs/results)"),
         out: str = typer.Option(None, "--out", help="output folder (default runs/claims)"),
     ) -> None:
-        """Test each of the research's six claims on result files: holds / does not hold / not measured."""
+        """Test each of the research's six claims (and our equal-memory claim 7) on result files: holds / does not hold / not measured."""
         from asymlora.experiments.claims import evaluate, load_inputs
         from asymlora.experiments.claims.render import to_json, to_markdown
 

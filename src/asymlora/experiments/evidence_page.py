@@ -6,7 +6,7 @@ command that produced them and the committed file that says how and on what mach
 page copies the tables and quotes the machine paragraph; it never recomputes a training run, and it
 holds no number of its own: every number on it is read from the file named above it.
 
-Above the sections, the research's six claims with their verdicts, evaluated by
+Above the sections, the research's six claims and our equal-memory claim with their verdicts, evaluated by
 :mod:`asymlora.experiments.claims` on the same committed files; the full claims table (every number
 used, with its file) is rendered beside the page (:class:`Page.claims_markdown`).
 
@@ -237,7 +237,7 @@ def section_markdown(section: Section, root: Path, page_folder: Path) -> str:
 
 
 def claims_markdown(verdicts, page_folder: Path, root: Path, claims_folder: Path) -> str:
-    """The six claims with their verdicts and how many of their tests passed.
+    """The claims with their verdicts and how many of their tests passed.
 
     Args:
         verdicts: :func:`asymlora.experiments.claims.evaluate`'s verdicts.

@@ -13,6 +13,8 @@ given by name)         file counts once (its last line)
                        runs come from a ``*results.jsonl`` in the same folder, if there is one
 ``bench.json``         ``asymlora bench`` (step times and saved activations per configuration)
 ``throughput.json``    ``asymlora bench --rows`` (samples/s of (configuration, rank) rows over repeats)
+``frontier.json``      ``asymlora report --frontier`` (accuracy over seeds and measured peak training
+                       memory per (method, rank) arm)
 =====================  ======================================================================
 
 A folder is searched recursively for those names (other ``.jsonl`` files in a folder are not
@@ -29,7 +31,8 @@ from pathlib import Path
 from asymlora.evaluation.stats import Stat, stat
 
 FILE_KINDS = {"results.jsonl": "runs", "ood.jsonl": "ood", "theory.json": "theory",
-              "similarity.json": "similarity", "bench.json": "bench", "throughput.json": "throughput"}
+              "similarity.json": "similarity", "bench.json": "bench", "throughput.json": "throughput",
+              "frontier.json": "frontier"}
 
 
 def shown(path: str | Path) -> str:
@@ -85,6 +88,7 @@ class Inputs:
     similarity: tuple[Study, ...] = ()
     bench: tuple[tuple[str, dict], ...] = ()
     throughput: tuple[tuple[str, dict], ...] = ()
+    frontier: tuple[tuple[str, dict], ...] = ()
     files: tuple[str, ...] = field(default=())
 
 
@@ -184,7 +188,8 @@ def _whole(path: Path) -> list[tuple[str, dict]]:
 
 #: file kind -> reader(path) -> the items it adds to that field of :class:`Inputs`.
 READERS = {"runs": read_runs, "ood": read_ood, "theory": _whole,
-           "similarity": lambda path: [read_similarity(path)], "bench": _whole, "throughput": _whole}
+           "similarity": lambda path: [read_similarity(path)], "bench": _whole, "throughput": _whole,
+           "frontier": _whole}
 
 
 def load_inputs(paths) -> Inputs:

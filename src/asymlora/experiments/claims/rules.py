@@ -37,6 +37,7 @@ MIN_TIMED_STEPS = 10          # claim 6
 MAX_P = 0.01                  # claim 6: one-sided Mann-Whitney p-value
 RANK_DEFICIENT = ("b_only_dep_rows", "b_only_dep_cols")
 HEAD_ALONE = "linear_probe"    # claim 3: the classifier head without an adapter, the level of a collapse
+MEMORY_REFERENCE = ("lora", 8)  # claim 7: the arm whose peak training memory is the budget
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ def compare(groups: Iterable[Scores], x_method: str, y_method: str, test: Test,
     return out
 
 
-# ------------------------------------------------------------------------------ the six rules
+# ------------------------------------------------------------------------------ the rules
 def claim_b_beats_a(inputs: Inputs) -> Parts:
     return [("B-only vs A-only", compare(inputs.runs, "b_only", "a_only", clearly_above))]
 
@@ -276,6 +277,35 @@ def claim_faster_and_leaner(inputs: Inputs) -> Parts:
     return [("bench.json / throughput.json", evidence)]
 
 
+def _frontier_stat(point: dict) -> Stat:
+    acc = point["accuracy"]
+    return Stat(acc.get("mean"), acc.get("std"), tuple(acc.get("values") or ()))
+
+
+def _equal_memory_evidence(source: str, data: dict) -> list[Evidence]:
+    """Claim 7 on one frontier: the reference arm against the most accurate B-only arm whose measured
+    peak fits within the reference's (``near``: B-only trails by at most the margin)."""
+    points = [p for p in data.get("points") or [] if p.get("measured_bytes") is not None]
+    ref = next((p for p in points if (p["method"], p["rank"]) == MEMORY_REFERENCE), None)
+    fits = [p for p in points if ref is not None and p["method"] == "b_only"
+            and p["measured_bytes"] <= ref["measured_bytes"]]
+    if not fits:
+        return []
+    best = max(fits, key=lambda p: _frontier_stat(p).mean)
+    x, y = _frontier_stat(best), _frontier_stat(ref)
+    what = (f"b_only r={best['rank']} ({best['measured_bytes'] / 2 ** 20:.0f} MiB) vs lora r={ref['rank']} "
+            f"({ref['measured_bytes'] / 2 ** 20:.0f} MiB), {data.get('metric', 'accuracy')}")
+    numbers = f"{x.text()} vs {y.text()}, seeds {x.n}/{y.n}"
+    if x.n < MIN_SEEDS or y.n < MIN_SEEDS:
+        return [Evidence(what, numbers + f": fewer than {MIN_SEEDS} seeds, not tested", source, None)]
+    passed, detail = near(x, y)
+    return [Evidence(what, f"{numbers}; {detail}", source, passed)]
+
+
+def claim_equal_memory(inputs: Inputs) -> Parts:
+    return [("frontier.json", [e for source, data in inputs.frontier for e in _equal_memory_evidence(source, data)])]
+
+
 @dataclass(frozen=True)
 class Claim:
     number: int
@@ -316,6 +346,11 @@ CLAIMS: tuple[Claim, ...] = (
           f"are fewer bytes than each; in every throughput.json (the rebuttal's tables) with ≥ {MIN_SEEDS} "
           "repeats: B-only's samples/s exceed PEFT LoRA's and AdaLoRA's at the same rank by more than the "
           "pooled std of the repeats.", claim_faster_and_leaner),
+    Claim(7, "At LoRA r=8's training memory, B-only at a rank that fits is close to LoRA (the practitioner's "
+             "consequence of claim 6, ours, not the paper's).",
+          f"In every frontier.json: among the b_only arms whose measured peak training memory is ≤ that of "
+          f"{MEMORY_REFERENCE[0]} r={MEMORY_REFERENCE[1]}, the most accurate (mean over seeds), with ≥ {MIN_SEEDS} "
+          f"seeds each: mean(lora) − mean(b_only) ≤ max({NEAR_MARGIN:g} point, pooled std).", claim_equal_memory),
 )
 
 
