@@ -57,7 +57,7 @@ def run(command: list[str], cwd: Path) -> None:
 def test_two_process_ddp_matches_one_process(tmp_path):
     model = tiny_model_folder(tmp_path)
     common = ["train", "--task", "tweets", "--model", str(model), "--method", "b_only", "--rank", "4", "--dropout", "0",
-              "--max-steps", "4", "--train-limit", "64", "--eval-limit", "32", "--max-length", "24", "--lr", "1e-2", "--eval-steps", "4",
+              "--max-steps", "4", "--train-limit", "64", "--eval-limit", "32", "--max-length", "24", "--learning-rate", "1e-2", "--eval-steps", "4",
               "--threads", "1"]
     run([sys.executable, "-m", "asymlora.cli", *common, "--batch-size", "8", "--out", str(tmp_path / "one")], tmp_path)
     run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),

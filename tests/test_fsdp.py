@@ -84,7 +84,7 @@ def test_accelerate_launch_with_the_fsdp_config_on_cpu_trains_unsharded_ddp_matc
     """On the CPU the FSDP config does NOT shard: accelerate runs the two processes as DDP, each
     holding every trained tensor whole; the trained B's equal one process's."""
     common = ["train", "--task", "tweets", "--model", "tiny-llama", "--method", "b_only", "--rank", "4", "--dropout", "0",
-              "--max-steps", "4", "--train-limit", "64", "--eval-limit", "32", "--max-length", "24", "--lr", "1e-2",
+              "--max-steps", "4", "--train-limit", "64", "--eval-limit", "32", "--max-length", "24", "--learning-rate", "1e-2",
               "--eval-steps", "4", "--threads", "1", "--no-save-checkpoints"]
     probe = str(HERE / "fsdp_probe.py")
     config = str(ROOT / "configs" / "accelerate" / "fsdp2_cpu_2proc.yaml")
