@@ -108,7 +108,8 @@ def test_native_sft_trains_b_and_saves_only_the_adapter(packing, bf16, dropout, 
         names = {p.name for p in folder.iterdir()}
         assert {"adapter_config.json", "adapter.safetensors"} <= names, names
         assert not any(n.startswith("model") or n.endswith((".bin", ".pt", ".pth")) for n in names), names
-    assert {"optimizer.safetensors", "rng_state.safetensors"} <= {p.name for p in (tmp_path / "run/checkpoint-6").iterdir()}
+    last = {p.name for p in (tmp_path / "run" / "checkpoint-6").iterdir()}
+    assert {"optimizer.safetensors", "rng_state.safetensors"} <= last, last
     reloaded = al.load_adapter(tiny_llama(tokenizer), tmp_path / "final")
     assert same(native_factors(reloaded, "B"), native_factors(model, "B"))
     assert same(native_factors(reloaded, "A"), frozen)

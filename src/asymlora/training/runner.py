@@ -40,17 +40,17 @@ from typing import Any
 import torch
 
 from asymlora.errors import UserError
-from asymlora.run_folder import ADAPTER_DIR, CHECKPOINTS_DIR, save_trained, write_metrics  # noqa: F401
+from asymlora.run_folder import ADAPTER_DIR, CHECKPOINTS_DIR, TRACKING_DIR, save_trained, write_metrics  # noqa: F401
 from asymlora.training import env
 from asymlora.training.callbacks import (AdaLoRACallback, BestEvalCallback, MaskStateCallback, ThroughputCallback,
                                         restore_mask_state)
 from asymlora.training.config import TrainConfig, identity
 from asymlora.training.guards import NonFiniteLossCallback
 from asymlora.training.plan import REPORTERS, Plan, validate  # noqa: F401  (re-exported)
-from asymlora.training.tracking import TRACKING_DIR, local_tracking, report_adapter_config
 from asymlora.training.record import EvalPoint, RunRecord, task_metrics
 from asymlora.training.resume import (IDENTITY_FILE, RUN_LENGTH, check_resumable, checkpoint_matches,  # noqa: F401
                                       last_checkpoint, stamp_differences, stamp_identity)
+from asymlora.training.tracking import local_tracking, report_adapter_config
 from asymlora.training.trainer import (EVAL_SUBSET, QUICK_RUN_STEPS, eval_subset,  # noqa: F401
                                        make_trainer_class, training_arguments)
 

@@ -30,8 +30,6 @@ from typing import Any, Callable, Iterator
 from torch import nn
 from transformers import TrainerCallback
 
-#: The folder of a run (``asymlora train --out``) that holds its ``--report-to`` tracker runs.
-TRACKING_DIR = "tracking"
 #: ``AdapterConfig.train`` -> the method name of :mod:`asymlora.methods` with default initialisers.
 TRAIN_TO_METHOD = {"B": "b_only", "A": "a_only", "AB": "lora"}
 
