@@ -246,12 +246,12 @@ class AdapterConfigReporter(TrainerCallback):
         self.handler, self.method = handler, method
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
-        if not state.is_world_process_zero or model is None:
+        names = [n for n in _report_to(args) if n in TRACKERS]
+        if not state.is_world_process_zero or model is None or not names:
             return
         record = AdapterRecord.of_model(model, self.method)
-        for name in _report_to(args):
-            if name in TRACKERS:
-                TRACKERS[name].write(record, list(self.handler.callbacks))
+        for name in names:
+            TRACKERS[name].write(record, list(self.handler.callbacks))
 
 
 def report_adapter_config(trainer, method: str | None = None):
