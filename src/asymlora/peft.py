@@ -101,6 +101,10 @@ def freeze_lora_A(peft_model: nn.Module, adapter_name: str = "default") -> int:
     """Set ``requires_grad = False`` on every ``lora_A`` of ``adapter_name`` again (after PEFT's
     ``set_adapter`` or ``enable_adapter_layers`` turned it on).
 
+    Args:
+        peft_model (peft.PeftModel): the model.
+        adapter_name (str): the PEFT adapter whose ``lora_A`` to freeze.
+
     Returns:
         int: how many ``lora_A`` weights were frozen.
     """
