@@ -7,6 +7,7 @@ Layout of ``<out>`` (written by :func:`asymlora.training.train`)::
     run_identity.json   the identity stamp of the checkpoints (:mod:`asymlora.training.resume`)
     adapter/            the trained tensors of the best evaluation, by method kind (:data:`SAVERS`):
     checkpoints/        Trainer checkpoints while running (:mod:`asymlora.training.checkpoints`)
+    tracking/           the ``--report-to`` tracker's local run (:mod:`asymlora.training.tracking`)
 
 ==============  ==========================================================================
 kind            ``adapter/`` and how it is written / read back
@@ -36,6 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+#: A run's ``--report-to`` tracker runs: ``<out>/tracking`` (wandb/, tensorboard/, mlruns/).
+TRACKING_DIR = "tracking"
 #: A grid's run folders: ``<grid out>/runs/<run_id>`` (``asymlora reproduce``).
 RUNS_DIR = "runs"
 METRICS_FILE = "metrics.json"

@@ -45,7 +45,9 @@ def register(app: typer.Typer) -> None:
         evals_per_epoch: int = typer.Option(None, "--evals-per-epoch", help="evaluate N times per epoch"),
         grad_accum: int = typer.Option(1, "--grad-accum", help="gradient accumulation steps"),
         report_to: str = typer.Option("none", "--report-to", help="Trainer logging integration (none, wandb, "
-                                      "tensorboard, mlflow)"),
+                                      "tensorboard, mlflow): loss, metrics and the adapter's config, written "
+                                      "under <out>/tracking unless WANDB_DIR / TENSORBOARD_LOGGING_DIR / "
+                                      "MLFLOW_TRACKING_URI say otherwise"),
         resume: bool = typer.Option(False, "--resume", help="resume from the last checkpoint in <out>/checkpoints"),
         keep_checkpoints: bool = typer.Option(False, "--keep-checkpoints", help="keep Trainer checkpoints"),
         save_checkpoints: bool = typer.Option(True, "--save-checkpoints/--no-save-checkpoints",

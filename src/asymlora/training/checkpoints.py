@@ -146,3 +146,29 @@ def load_rng(folder: str | os.PathLike, process_index: int | None = None) -> boo
     if cuda and torch.cuda.is_available():
         torch.cuda.random.set_rng_state_all(cuda)
     return True
+
+
+class PicklelessTrainerState:
+    """Trainer mixin: optimiser, scheduler and RNG states go through :func:`save_optimizer` /
+    :func:`save_rng` (safetensors + JSON) instead of ``torch.save`` pickles, and come back through
+    :func:`load_optimizer` / :func:`load_rng` (a checkpoint without them falls back to the Trainer's
+    own readers). Put it before the Trainer class among the bases."""
+
+    def _save_optimizer_and_scheduler(self, output_dir):
+        if self.args.should_save:
+            save_optimizer(self.optimizer, self.lr_scheduler, output_dir)
+
+    def _load_optimizer_and_scheduler(self, checkpoint):
+        if checkpoint is not None and not load_optimizer(self.optimizer, self.lr_scheduler, checkpoint):
+            super()._load_optimizer_and_scheduler(checkpoint)
+
+    def _process_rank(self) -> int | None:
+        return None if self.args.world_size <= 1 else self.args.process_index
+
+    def _save_rng_state(self, output_dir):
+        Path(output_dir).mkdir(parents=True, exist_ok=True)
+        save_rng(output_dir, self._process_rank())
+
+    def _load_rng_state(self, checkpoint):
+        if checkpoint is not None and not load_rng(checkpoint, self._process_rank()):
+            super()._load_rng_state(checkpoint)

@@ -40,7 +40,7 @@ from typing import Any
 import torch
 
 from asymlora.errors import UserError
-from asymlora.run_folder import ADAPTER_DIR, CHECKPOINTS_DIR, save_trained, write_metrics  # noqa: F401
+from asymlora.run_folder import ADAPTER_DIR, CHECKPOINTS_DIR, TRACKING_DIR, save_trained, write_metrics  # noqa: F401
 from asymlora.training import env
 from asymlora.training.callbacks import (AdaLoRACallback, BestEvalCallback, MaskStateCallback, ThroughputCallback,
                                         restore_mask_state)
@@ -50,6 +50,7 @@ from asymlora.training.plan import REPORTERS, Plan, validate  # noqa: F401  (re-
 from asymlora.training.record import EvalPoint, RunRecord, task_metrics
 from asymlora.training.resume import (IDENTITY_FILE, RUN_LENGTH, check_resumable, checkpoint_matches,  # noqa: F401
                                       last_checkpoint, stamp_differences, stamp_identity)
+from asymlora.training.tracking import local_tracking, report_adapter_config
 from asymlora.training.trainer import (EVAL_SUBSET, QUICK_RUN_STEPS, eval_subset,  # noqa: F401
                                        make_trainer_class, training_arguments)
 
@@ -160,6 +161,7 @@ def _make_trainer(config: TrainConfig, plan: Plan, model, data: _Data, steps_per
         data_collator=family.collator(data.processor, model), compute_metrics=family.metrics_fn(task, data.processor),
         preprocess_logits_for_metrics=options.preprocess_logits, callbacks=callbacks)
     trainer.throughput = throughput
+    report_adapter_config(trainer, plan.method.name)  # method, rank, frozen factor in the --report-to run
     if not config.progress:  # no progress bars means no per-step log lines either
         from transformers.trainer_callback import PrinterCallback
 
@@ -277,9 +279,11 @@ def train_run(config: TrainConfig, plan: Plan | None = None) -> RunRecord:
     restore_mask_state(model, resume_from)  # the dropout masks continue where the checkpoint left them
     fit.best.restore(resume_from)  # the evaluations before the checkpoint still compete for the best
     train_started = time.perf_counter()
-    output = fit.trainer.train(resume_from_checkpoint=resume_from)
-    train_seconds = time.perf_counter() - train_started
-    record = _record(config, plan, fit, data, output, _final_evaluations(fit, data),
+    with local_tracking(fit.trainer, out / TRACKING_DIR):  # --report-to runs written under <out>/tracking
+        output = fit.trainer.train(resume_from_checkpoint=resume_from)
+        train_seconds = time.perf_counter() - train_started
+        evaluations = _final_evaluations(fit, data)
+    record = _record(config, plan, fit, data, output, evaluations,
                      {"trainable": trainable, "total_params": total_params, "train_seconds": train_seconds,
                       "threads": threads})
     _finish(config, plan, record, fit, started)

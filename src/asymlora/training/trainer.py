@@ -128,7 +128,7 @@ def make_trainer_class(family, options):
 
     base = getattr(transformers, options.trainer_class)
 
-    class CountingTrainer(base):
+    class CountingTrainer(checkpoints.PicklelessTrainerState, base):
         throughput: ThroughputCallback | None = None
 
         def __init__(self, *args, **kwargs):
@@ -156,24 +156,5 @@ def make_trainer_class(family, options):
             if not Path(resume_from_checkpoint, checkpoints.TRAINABLE_FILE).is_file():
                 return super()._load_from_checkpoint(resume_from_checkpoint, model)
             checkpoints.load_trainable(model or self.model, resume_from_checkpoint)
-
-        def _save_optimizer_and_scheduler(self, output_dir):
-            if self.args.should_save:
-                checkpoints.save_optimizer(self.optimizer, self.lr_scheduler, output_dir)
-
-        def _load_optimizer_and_scheduler(self, checkpoint):
-            if checkpoint is not None and not checkpoints.load_optimizer(self.optimizer, self.lr_scheduler, checkpoint):
-                super()._load_optimizer_and_scheduler(checkpoint)
-
-        def _rank(self):
-            return None if self.args.world_size <= 1 else self.args.process_index
-
-        def _save_rng_state(self, output_dir):
-            Path(output_dir).mkdir(parents=True, exist_ok=True)
-            checkpoints.save_rng(output_dir, self._rank())
-
-        def _load_rng_state(self, checkpoint):
-            if checkpoint is not None and not checkpoints.load_rng(checkpoint, self._rank()):
-                super()._load_rng_state(checkpoint)
 
     return CountingTrainer
