@@ -316,6 +316,60 @@ def _import_peft(folder: Path) -> None:
     import_peft(fresh_base(), folder / "adapter")
 
 
+def _engine_folder(edit: dict | None = None, paths: str = "model.layers") -> Callable[[Path], None]:
+    """setup: a PEFT LoRA folder (rank 2) for q_proj of tiny-llama's layer 0 under ``paths``, config edited."""
+    def setup(folder: Path) -> None:
+        import torch
+        from safetensors.torch import save_file
+
+        adapter = folder / "adapter"
+        adapter.mkdir()
+        config = {"peft_type": "LORA", "r": 2, "lora_alpha": 2, "target_modules": ["q_proj"], "bias": "none",
+                  "use_rslora": False, "task_type": "CAUSAL_LM", **(edit or {})}
+        (adapter / "adapter_config.json").write_text(json.dumps(config))
+        module = f"base_model.model.{paths}.0.self_attn.q_proj"
+        save_file({f"{module}.lora_A.weight": torch.zeros(2, 32), f"{module}.lora_B.weight": torch.zeros(32, 2)},
+                  adapter / "adapter_model.safetensors")
+    return setup
+
+
+def _verify_for(engine: str, *extra: str) -> Callable[[Path], list[str]]:
+    def argv(folder: Path) -> list[str]:
+        return ["verify", str(folder / "adapter"), "--for", engine, *extra]
+    return argv
+
+
+def _check_for(engine: str, on_model: bool = False, served: tuple[str, ...] | None = None) -> Callable[[Path], None]:
+    def api(folder: Path) -> None:
+        from asymlora.adapters.engine_check import verify_for
+        from asymlora.models.meta import empty_model, read_config
+
+        model = empty_model(read_config("tiny-llama"), "causal_lm") if on_model else None
+        verify_for(folder / "adapter", engine, model, served_targets=served)
+    return api
+
+
+def _export(*extra: str) -> Callable[[Path], list[str]]:
+    def argv(folder: Path) -> list[str]:
+        return ["export", str(folder / "adapter"), "--model", "tiny-bert", "--task", "tweets", "--out",
+                str(folder / "out"), *extra]
+    return argv
+
+
+def _export_with_head(folder: Path) -> None:
+    from asymlora.adapters.engine_export import export_for
+    from asymlora.adapters.io import load_adapter
+
+    export_for(load_adapter(fresh_base(), folder / "adapter"), "vllm", folder / "out")
+
+
+def _pad_rank_12(folder: Path) -> None:
+    from asymlora.adapters.engine_export import export_rank
+    from asymlora.adapters.engines import get_engine
+
+    export_rank([2], get_engine("vllm"), 12)
+
+
 def _file_as_parent(folder: Path) -> None:
     (folder / "blocker").write_text("a file, not a folder\n")
 
@@ -463,6 +517,32 @@ CASES: list[Case] = [
     Case("peft-pickle-only", "adapter", "PEFT folder with only adapter_model.bin (pickle)", 2,
          "asymlora never loads pickle files", "safe_serialization=True", cli=_verify, api=_import_peft,
          setup=_peft_bin_only),
+    Case("export-trained-head", "adapter", "export for vLLM of an adapter with a trained head (modules_to_save)", 2,
+         "which vLLM cannot load (vLLM issue 9280)", "export --for peft, or serve the merged model",
+         cli=_export("--for", "vllm"), api=_export_with_head, setup=_copy_adapter),
+    Case("export-pad-rank", "adapter", "--pad-rank that is not one of vLLM's --max-lora-rank values", 2,
+         "--pad-rank 12 is not a vLLM --max-lora-rank value", "choose one of 8, 16",
+         cli=_export("--for", "vllm", "--pad-rank", "12"), api=_pad_rank_12, setup=_copy_adapter),
+    Case("engine-modules-to-save", "adapter", "PEFT folder with modules_to_save, for vLLM", 2,
+         "vLLM refuses or drops a trained head (vLLM issue 9280)", "serve the merged model",
+         cli=_verify_for("vllm"), api=_check_for("vllm"), setup=_engine_folder({"modules_to_save": ["lm_head"]})),
+    Case("engine-rslora-vllm", "adapter", "PEFT folder with use_rslora, for vLLM", 2,
+         "vLLM serves it with lora_alpha/r", "re-export with asymlora export --for vllm",
+         cli=_verify_for("vllm"), api=_check_for("vllm"), setup=_engine_folder({"use_rslora": True})),
+    Case("engine-rslora-sglang", "adapter", "PEFT folder with use_rslora, for SGLang (issue 40835)", 2,
+         "SGLang serves it with lora_alpha/r", "re-export with asymlora export --for sglang",
+         cli=_verify_for("sglang"), api=_check_for("sglang"), setup=_engine_folder({"use_rslora": True})),
+    Case("engine-patterns-vllm", "adapter", "PEFT folder with alpha_pattern, for vLLM (dropped by its loader)", 2,
+         "alpha_pattern set: vLLM applies one lora_alpha/r", "re-export with asymlora export --for vllm",
+         cli=_verify_for("vllm"), api=_check_for("vllm"), setup=_engine_folder({"alpha_pattern": {"q_proj": 8}})),
+    Case("engine-module-paths", "adapter", "PEFT folder whose module paths are another model class's (vLLM 34186)", 2,
+         "base model without a warning (vLLM issue 34186)", "export from the model class the engine serves",
+         cli=_verify_for("vllm", "--model", "tiny-llama"), api=_check_for("vllm", on_model=True),
+         setup=_engine_folder(paths="model.language_model.layers")),
+    Case("engine-served-targets", "adapter", "server --lora-target-modules that leave the adapter out (vLLM 55193)",
+         2, "the base model is served (vLLM issue 55193)", "serve with --lora-target-modules covering",
+         cli=_verify_for("vllm", "--model", "tiny-llama", "--lora-target-modules", "o_proj"),
+         api=_check_for("vllm", on_model=True, served=("o_proj",)), setup=_engine_folder()),
     # ---- runs
     Case("out-not-writable", "run", "--out cannot be created (a file is in the way)", 2, "cannot create --out",
          "choose a writable folder",

@@ -31,6 +31,8 @@ from asymlora.adapters.inject import (
     unmerge,
 )
 from asymlora.adapters.combine import combine
+from asymlora.adapters.engine_check import verify_for
+from asymlora.adapters.engine_export import export_for
 from asymlora.adapters.io import fingerprint, load_adapter, read_adapter, save_adapter, save_merged
 from asymlora.adapters.linear import AdaptedLinear
 from asymlora.adapters.peft_interop import export_peft, import_peft
@@ -48,9 +50,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AdapterConfig", "AdaptedLinear", "INITIALISERS", "adapted_modules", "adapter_rows", "combine",
-    "disable_adapters", "export_peft", "fingerprint", "get_adapter_params", "import_peft", "inject", "load_adapter",
+    "disable_adapters", "export_for", "export_peft", "fingerprint", "get_adapter_params", "import_peft", "inject", "load_adapter",
     "merge", "read_adapter", "save_adapter", "save_merged", "serve", "summary", "total_parameters",
-    "trainable_parameters", "unmerge",
+    "trainable_parameters", "unmerge", "verify_for",
     "MethodSpec", "get_method", "prepare",
     "load_for_causal_lm", "load_for_image_classification", "load_for_seq2seq", "load_for_sequence_classification",
     "load_tokenizer",
