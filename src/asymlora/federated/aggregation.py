@@ -107,11 +107,16 @@ def refactor_product(updates: Sequence[Arrays], weights: Sequence[float],
     Returns:
         dict[str, Tensor]: the averaged arrays with each layer's ``A`` and ``B`` re-factored at the
         layers' rank (the scaling ``s`` is common to all clients and cancels).
+
+    Raises:
+        ValueError: a layer whose clients do not send both factors (re-factoring changes both).
     """
     del frozen
     out = weighted_average(updates, weights)
     w = normalised(weights)
     for layer in layers(list(out)):
+        if f"{layer}.A" not in out or f"{layer}.B" not in out:
+            raise ValueError(f"layer {layer!r}: re-factoring needs both factors trained and sent")
         rank = out[f"{layer}.B"].shape[1]
         product = sum(wi * (u[f"{layer}.B"].to(torch.float32) @ u[f"{layer}.A"].to(torch.float32))
                       for wi, u in zip(w, updates))

@@ -51,15 +51,15 @@ class FederatedConfig:
     model: str = "minilm"
     clients: int = 4
     alpha: float = 0.5
-    rounds: int = 8
-    local_steps: int = 10
+    rounds: int = 6
+    local_steps: int = 5
     batch_size: int = 16
     max_length: int = 32
     learning_rate: float = 1e-3
     rank: int = 8
     lora_alpha: float = 16.0
     train_examples: int = 2000
-    eval_examples: int = 500
+    eval_examples: int = 300
     seed: int = 0
     threads: int = 1
 
