@@ -373,7 +373,7 @@ def _without_flower(folder: Path) -> None:
 def _too_many_clients(folder: Path) -> None:
     from asymlora.federated.config import FederatedConfig
 
-    FederatedConfig(clients=200, train_examples=2000).validate()
+    FederatedConfig(clients=300, train_examples=2000).validate()
 
 
 def _split_cannot_serve(folder: Path) -> None:
@@ -520,8 +520,8 @@ CASES: list[Case] = [
     Case("federated-no-flower", "run", "asymlora federated without the Flower package", 2,
          "needs the 'flwr' package", "pip install 'flwr[simulation]==1.42.0'", api=_without_flower),
     Case("federated-too-many-clients", "run", "more federated clients than the training examples allow", 2,
-         "--clients 200 needs at least 3200 training examples", "lower --clients or raise --train-examples",
-         cli=lambda folder: ["federated", "--clients", "200", "--train-examples", "2000", "--out", str(folder / "out")],
+         "--clients 300 needs at least 2400 training examples", "lower --clients or raise --train-examples",
+         cli=lambda folder: ["federated", "--clients", "300", "--train-examples", "2000", "--out", str(folder / "out")],
          api=_too_many_clients),
     Case("federated-split-cannot-serve", "run", "no Dirichlet label split gives every client a batch", 2,
          "no Dirichlet draw in 5 gave every client 9 examples", "raise --alpha", api=_split_cannot_serve),

@@ -113,7 +113,7 @@ def test_missing_flower_is_one_line_and_writes_nothing(monkeypatch, tmp_path, ca
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--clients", "200", "--train-examples", "2000"], "--clients 200 needs at least 3200"),
+    (["--clients", "300", "--train-examples", "2000"], "--clients 300 needs at least 2400"),
     (["--clients", "3", "--alpha", "0.01", "--train-examples", "60", "--batch-size", "16"], "no Dirichlet draw"),
     (["--methods", "b_onyl"], "unknown federated method 'b_onyl'"),
     (["--alpha", "0"], "--alpha must be > 0"),

@@ -51,15 +51,15 @@ class FederatedConfig:
     model: str = "minilm"
     clients: int = 4
     alpha: float = 0.5
-    rounds: int = 6
+    rounds: int = 5
     local_steps: int = 5
-    batch_size: int = 16
+    batch_size: int = 8
     max_length: int = 32
     learning_rate: float = 1e-3
     rank: int = 8
     lora_alpha: float = 16.0
-    train_examples: int = 2000
-    eval_examples: int = 300
+    train_examples: int = 1000
+    eval_examples: int = 200
     seed: int = 0
     threads: int = 1
 
