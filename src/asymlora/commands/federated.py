@@ -16,9 +16,9 @@ from asymlora.commands.common import UserError, atomic_write_text, out_dir, user
 FLOWER_HINT = "install Flower with its simulation runtime: pip install 'flwr[simulation]==1.42.0'"
 
 
-def require_flower() -> None:
-    """Raise a one-line :class:`UserError` when ``flwr`` (or its Ray simulation backend) is missing."""
-    for module in ("flwr", "ray"):
+def require_flower(backend: str = "ray") -> None:
+    """Raise a one-line :class:`UserError` when ``flwr`` (or, for ``backend="ray"``, Ray) is missing."""
+    for module in ("flwr", "ray") if backend == "ray" else ("flwr",):
         if importlib.util.find_spec(module) is None:
             raise UserError(f"asymlora federated needs the {module!r} package, which is not installed; {FLOWER_HINT}")
 
@@ -43,12 +43,16 @@ def register(app: typer.Typer) -> None:
         eval_examples: int = typer.Option(200, "--eval-examples", help="held-out examples for accuracy"),
         seed: int = typer.Option(0, "--seed", help="seed of the split, A, head and batch order"),
         out: str = typer.Option(None, "--out", help="output folder (default runs/federated)"),
+        backend: str = typer.Option("ray", "--backend",
+                                    help="ray (Flower's simulation runtime) or inprocess (same apps, no Ray)"),
         verbose: bool = typer.Option(False, "--verbose", help="Flower's INFO log"),
     ) -> None:
         """Federated fine-tuning on Flower's simulation runtime: B-only FedAvg (exact) vs LoRA rules (docs/federated.md)."""
         from asymlora.federated.config import FederatedConfig, get_method
 
         chosen = [get_method(name) for name in dict.fromkeys(x.strip() for x in methods.split(",") if x.strip())]
+        if backend not in ("ray", "inprocess"):
+            raise UserError(f"--backend {backend!r} is not one of ray, inprocess; choose one of them")
         if not chosen and not centralised:
             raise UserError("nothing to run: give --methods or keep --centralised")
         config = FederatedConfig(task=task, model=model, clients=clients, alpha=alpha, rounds=rounds,
@@ -56,14 +60,14 @@ def register(app: typer.Typer) -> None:
                                  learning_rate=learning_rate, rank=rank, train_examples=train_examples,
                                  eval_examples=eval_examples, seed=seed).validate()
         if chosen:
-            require_flower()
+            require_flower(backend)
         from asymlora.federated.experiment import compare
         from asymlora.federated.local import task_data
         from asymlora.federated.report import accuracy_plot, markdown
 
         with user_input():
             task_data(config)  # a split that cannot serve N clients fails here, before any training or output
-        result = vars(compare(config, chosen, centralised, quiet=not verbose))
+        result = vars(compare(config, chosen, centralised, quiet=not verbose, backend=backend))
         folder = out_dir(out, "federated")
         write_json(folder / "federated.json", result)
         report = markdown(result)

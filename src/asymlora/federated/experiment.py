@@ -5,8 +5,10 @@ the same budget: ``rounds × clients × local_steps`` AdamW steps of ``batch_siz
 centralised baseline (B-only, the pooled data of all clients) takes ``clients × local_steps`` steps
 per "round" and is evaluated after each, so its curve has the same x axis.
 
-Runtime: ``flwr.simulation.run_simulation`` with its Ray backend (the only backend flwr 1.42 ships),
-one CPU per virtual client, so at most ``cpus`` clients train at once.
+Runtime (:data:`BACKENDS`): ``ray`` is ``flwr.simulation.run_simulation`` with its Ray backend (the
+only backend flwr 1.42 ships), one CPU per virtual client; ``inprocess`` runs the same ``ServerApp``
+and ``ClientApp`` through :class:`~asymlora.federated.inprocess.InProcessGrid`, one client after
+another in this process, for machines where Ray cannot start or keep its workers.
 """
 
 from __future__ import annotations
@@ -33,8 +35,11 @@ class Comparison:
     seconds: dict = field(default_factory=dict)
 
 
-def simulate(config: FederatedConfig, method: FederatedMethod, cpus: int) -> list:
-    """One method in Flower's simulation runtime (Ray backend, ``cpus`` CPUs, one per client).
+BACKENDS = ("ray", "inprocess")
+
+
+def simulate(config: FederatedConfig, method: FederatedMethod, cpus: int, backend: str = "ray") -> list:
+    """One method in Flower's simulation runtime (``ray``: ``cpus`` CPUs, one per client) or in process.
 
     Returns:
         list[RoundRecord]: round 0 (the start point) to ``config.rounds``.
@@ -42,14 +47,20 @@ def simulate(config: FederatedConfig, method: FederatedMethod, cpus: int) -> lis
     Raises:
         RuntimeError: the simulation ended without every round recorded (a client or the server failed).
     """
-    from flwr.simulation import run_simulation
-
     from asymlora.federated.apps import client_app, make_server_app
 
     records: list = []
-    run_simulation(make_server_app(config, method, records), client_app, num_supernodes=config.clients,
-                   backend_config={"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
-                                   "init_args": {"num_cpus": cpus}})
+    server_app = make_server_app(config, method, records)
+    if backend == "inprocess":
+        from asymlora.federated.inprocess import run_in_process
+
+        run_in_process(server_app, client_app, config.clients)
+    else:
+        from flwr.simulation import run_simulation
+
+        run_simulation(server_app, client_app, num_supernodes=config.clients,
+                       backend_config={"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
+                                       "init_args": {"num_cpus": cpus}})
     if len(records) != config.rounds + 1:
         raise RuntimeError(f"{method.name}: the simulation recorded {len(records)} of {config.rounds + 1} "
                            "evaluations; see the Flower log above")
@@ -74,7 +85,7 @@ def centralised(config: FederatedConfig) -> list:
 
 
 def compare(config: FederatedConfig, methods: list[FederatedMethod], with_centralised: bool = True,
-            cpus: int | None = None, quiet: bool = True) -> Comparison:
+            cpus: int | None = None, quiet: bool = True, backend: str = "ray") -> Comparison:
     """Every method in turn on the same config (and so the same splits); see the module docstring.
 
     Args:
@@ -83,19 +94,22 @@ def compare(config: FederatedConfig, methods: list[FederatedMethod], with_centra
         with_centralised (bool): also the centralised baseline.
         cpus (int | None): CPUs for the simulation (default: those available to this process).
         quiet (bool): Flower's and Ray's INFO logs off.
+        backend (str): one of :data:`BACKENDS`.
 
     Returns:
         Comparison: every round of every method.
     """
     from asymlora.federated.splits import label_counts
 
-    if quiet:
+    if quiet and methods:
+        import flwr.supercore.logger  # noqa: F401 (sets its own level on import: import it first)
+
         logging.getLogger("flwr").setLevel(logging.WARNING)
     cpus = cpus or len(os.sched_getaffinity(0))
     data = task_data(config)
-    result = Comparison(asdict(config), [m.name for m in methods] + (["centralised"] if with_centralised else []),
+    result = Comparison({**asdict(config), "backend": backend}, [m.name for m in methods] + (["centralised"] if with_centralised else []),
                         label_counts(data.train.labels.tolist(), data.parts, data.num_labels))
-    runs = [(m.name, lambda m=m: simulate(config, m, cpus)) for m in methods]
+    runs = [(m.name, lambda m=m: simulate(config, m, cpus, backend)) for m in methods]
     if with_centralised:
         runs.append(("centralised", lambda: centralised(config)))
     for name, run in runs:
