@@ -412,6 +412,30 @@ def _open_broken_image(folder: Path) -> None:
     to_rgb(str(folder / "digit.png"))
 
 
+def _without_flower(folder: Path) -> None:
+    """``asymlora federated``'s Flower check with ``flwr`` hidden from the import system."""
+    import importlib.util
+    from unittest import mock
+
+    from asymlora.commands.federated import require_flower
+
+    real = importlib.util.find_spec
+    with mock.patch("importlib.util.find_spec", lambda name, *a: None if name == "flwr" else real(name, *a)):
+        require_flower()
+
+
+def _too_many_clients(folder: Path) -> None:
+    from asymlora.federated.config import FederatedConfig
+
+    FederatedConfig(clients=300, train_examples=2000).validate()
+
+
+def _split_cannot_serve(folder: Path) -> None:
+    from asymlora.federated.splits import dirichlet_split
+
+    dirichlet_split([0] * 20 + [1] * 20, 4, 0.01, seed=0, min_size=9, attempts=5)
+
+
 # ------------------------------------------------------------------------------------ the catalogue
 CASES: list[Case] = [
     # ---- configs: command-line options, experiment YAML, AdapterConfig
@@ -573,6 +597,14 @@ CASES: list[Case] = [
          setup=_failing_grid, writes=("error.txt", "spec.json")),
     Case("max-steps-zero", "run", "--max-steps 0", 2, "--max-steps must be >= 1 (got 0)", ">= 1",
          cli=_reproduce("--max-steps", "0"), api=_validate(max_steps=0), setup=_yaml(GRID)),
+    Case("federated-no-flower", "run", "asymlora federated without the Flower package", 2,
+         "needs the 'flwr' package", "pip install 'flwr[simulation]==1.42.0'", api=_without_flower),
+    Case("federated-too-many-clients", "run", "more federated clients than the training examples allow", 2,
+         "--clients 300 needs at least 2400 training examples", "lower --clients or raise --train-examples",
+         cli=lambda folder: ["federated", "--clients", "300", "--train-examples", "2000", "--out", str(folder / "out")],
+         api=_too_many_clients),
+    Case("federated-split-cannot-serve", "run", "no Dirichlet label split gives every client a batch", 2,
+         "no Dirichlet draw in 5 gave every client 9 examples", "raise --alpha", api=_split_cannot_serve),
 ]
 
 
