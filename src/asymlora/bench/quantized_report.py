@@ -10,12 +10,14 @@ NAMES = {"peft_lora": "PEFT LoRA", "asymlora_b_only": "B-only"}
 def _rows_table(rows: list[dict]) -> list[str]:
     if not rows:
         return []
-    reference = next((r for r in rows if r["bits"] == 32 and r["configuration"] == "peft_lora"), rows[0])
-    lines = ["| base | method | trainable | step (median s) | IQR (s) | peak training RSS (MiB) | × fp32 PEFT LoRA |",
+    reference = next((r for r in rows if r["bits"] == 32 and r["configuration"] == "peft_lora"), None)
+    label = "× fp32 PEFT LoRA" if reference else "× PEFT LoRA on this base"
+    lines = [f"| base | method | trainable | step (median s) | IQR (s) | peak training RSS (MiB) | {label} |",
              "|---|---|---:|---:|---:|---:|---:|"]
     for row in rows:
         base = "fp32" if row["bits"] == 32 else f"{row['bits']}-bit {row['backend']}"
-        ratio = row["peak_training_rss_bytes"] / reference["peak_training_rss_bytes"]
+        same = reference or next((r for r in rows if r["bits"] == row["bits"] and r["configuration"] == "peft_lora"), row)
+        ratio = row["peak_training_rss_bytes"] / same["peak_training_rss_bytes"]
         lines.append(f"| {base} | {NAMES.get(row['configuration'], row['configuration'])} | "
                      f"{row['trainable_params']:,} | {row['step_time_median_s']:.2f} | {row['step_time_iqr_s']:.2f} | "
                      f"{row['peak_training_rss_bytes'] / MIB:.0f} | {ratio:.3f} |")
@@ -46,3 +48,14 @@ def quantized_markdown(document: dict) -> str:
     """``quantized.md``: the command, the rows table and the quality table."""
     return "\n".join(["# Quantized bases", "", f"`{document['command']}`", "",
                       *_rows_table(document["rows"]), *_quality_table(document["quality"])])
+
+
+if __name__ == "__main__":   # python -m asymlora.bench.quantized_report DIR: rewrite DIR/quantized.md from its JSON
+    import json
+    import sys
+    from pathlib import Path
+
+    from asymlora.atomic import atomic_write_text
+
+    folder = Path(sys.argv[1])
+    atomic_write_text(folder / "quantized.md", quantized_markdown(json.loads((folder / "quantized.json").read_text())))
