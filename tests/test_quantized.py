@@ -38,8 +38,8 @@ def batch():
     return {"input_ids": ids, "labels": ids}
 
 
-@pytest.mark.parametrize("backend,bits,kind", [("bitsandbytes", 4, "bnb-4bit"), ("torchao", 8, "torchao-int8"),
-                                               ("torchao", 4, "torchao-intx")])
+@pytest.mark.parametrize("backend,bits,kind", [("bitsandbytes", 4, "bnb-4bit"), ("bitsandbytes", 8, "bnb-8bit"),
+                                               ("torchao", 8, "torchao-int8"), ("torchao", 4, "torchao-intx")])
 def test_b_only_on_a_quantized_base_keeps_w0_packed_and_trains_b(backend, bits, kind, dense, batch):
     model = _b_only(load_quantized_causal_lm("tiny-llama", bits, backend))
     modules = adapted_modules(model)
