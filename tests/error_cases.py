@@ -191,6 +191,39 @@ def _inject(**fields) -> Callable[[Path], None]:
     return call
 
 
+def _saved_gptq(folder: Path) -> None:
+    """A model folder whose config says GPTQ saved it (gptqmodel is not installed)."""
+    (folder / "gptq-model").mkdir()
+    (folder / "gptq-model" / "config.json").write_text(json.dumps(
+        {"model_type": "llama", "quantization_config": {"quant_method": "gptq", "bits": 4}}))
+
+
+def _check_saved_gptq(folder: Path) -> None:
+    from asymlora.models.quantized import check_saved_quantization
+
+    check_saved_quantization(folder / "gptq-model")
+
+
+def _inject_unsupported_quantized(folder: Path) -> None:
+    import torch
+    from torch import nn
+
+    from asymlora.adapters.config import AdapterConfig
+    from asymlora.adapters.inject import inject
+
+    packed = type("QuantLinear", (nn.Module,), {"__module__": "auto_gptq.nn_modules.qlinear"})()
+    packed.weight = nn.Parameter(torch.zeros(8, 8, dtype=torch.int8), requires_grad=False)
+    inject(nn.Sequential(nn.Linear(8, 8), packed), AdapterConfig(rank=2, targets="all-linear"))
+
+
+def _merge_quantized(folder: Path) -> None:
+    from asymlora.adapters.config import AdapterConfig
+    from asymlora.adapters.inject import inject, merge
+    from asymlora.models.quantized import load_quantized_causal_lm
+
+    merge(inject(load_quantized_causal_lm("tiny-llama", 8, "torchao"), AdapterConfig(rank=2, targets="all-linear")))
+
+
 def _load_spec(folder: Path) -> None:
     from asymlora.experiments.spec import load_spec
 
@@ -482,6 +515,15 @@ CASES: list[Case] = [
     Case("target-not-linear", "config", "a target that is not a linear layer", 2,
          "is a BertSelfAttention, not a linear layer", "name a linear layer",
          cli=_train("--targets", "self"), api=_inject(targets=["self"])),
+    Case("quantized-package-missing", "config", "a base saved quantized by a package that is not installed", 2,
+         "needs the gptqmodel package, which is not installed", "pip install gptqmodel",
+         cli=lambda f: ["bench", "quantized", "--model", str(f / "gptq-model"), "--no-rows", "--quality",
+                        "--out", str(f / "out")], api=_check_saved_gptq, setup=_saved_gptq),
+    Case("quantized-layer-unsupported", "config", "a quantized layer type asymlora has no kind for", 2,
+         "a quantized layer type asymlora cannot adapt", "load the base unquantized or with one of the supported",
+         api=_inject_unsupported_quantized),
+    Case("merge-quantized", "adapter", "merging into a quantized base weight without dequantising", 2,
+         "has a quantized base weight", "pass dequantize=True", api=_merge_quantized),
     Case("rank-too-large", "config", "rank larger than a layer allows", 2,
          "rank is 64 and d_in is 32", "use rank <= 32",
          cli=_train("--rank", "64"), api=_inject(rank=64)),

@@ -5,6 +5,12 @@
 ``config.modules_to_save`` (e.g. a classifier head) trainable. Targets are matched on the
 module's dotted name: a suffix (``"query"`` matches ``encoder.layer.0.attention.self.query``),
 ``"re:<regex>"`` (full match), or ``"all-linear"`` (every linear layer except the output head).
+
+Quantized bases (:mod:`asymlora.adapters.quantized`: bitsandbytes 4-/8-bit, torchao int8/intx
+weight-only) are wrapped as they are: ``W0`` stays packed and computes itself, the adapter's
+factors are fp32. A layer that looks quantized but is of no registered kind is refused.
+:func:`merge` refuses a quantized base unless asked to dequantise (``dequantize=True``), which
+replaces each quantized base by a dense fp32 ``nn.Linear`` first (no way back to the packed weight).
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from torch import nn
 
 from asymlora.adapters.config import AdapterConfig
 from asymlora.adapters.linear import AdaptedLinear, weight_layout
+from asymlora.adapters.quantized import (check_supported, dense_linear, looks_quantized, quantized_kind,
+                                        refuse_quantized_merge)
 from asymlora.errors import UserError
 
 #: Names of output heads that "all-linear" never adapts (PEFT skips the output layer the same way).
@@ -46,17 +54,32 @@ def _under(name: str, prefixes: list[str]) -> bool:
     return any(_suffix_match(name, p) or f".{p}." in f".{name}" for p in prefixes)
 
 
+def _check_quantized(model: nn.Module, names: list[str]) -> None:
+    """Refuse (UserError) the first of ``names`` that is quantized in an unsupported way."""
+    for name in names:
+        check_supported(model.get_submodule(name), name)
+
+
 def find_targets(model: nn.Module, config: AdapterConfig) -> list[str]:
-    """The names of the modules ``config.targets`` selects, in model order."""
+    """The names of the modules ``config.targets`` selects, in model order.
+
+    Raises:
+        UserError: a selected layer (or, for ``"all-linear"``, any non-head layer) is quantized in a
+            way :mod:`asymlora.adapters.quantized` does not support, or an explicit target is not linear.
+    """
     linear = linear_module_names(model)
     modules = dict(model.named_modules())
     targets = config.targets
     if targets == "all-linear":
+        quantized = [n for n, m in modules.items() if n and looks_quantized(m) and not _is_head(model, n, m)]
+        _check_quantized(model, quantized)
         return [n for n in linear if not _is_head(model, n, modules[n]) and not _under(n, config.modules_to_save)]
     if isinstance(targets, str):  # "re:<regex>"
         pattern = re.compile(targets[3:])
+        _check_quantized(model, [n for n, m in modules.items() if n and looks_quantized(m) and pattern.fullmatch(n)])
         return [n for n in linear if pattern.fullmatch(n)]
     chosen = [n for n, _ in modules.items() if n and any(_suffix_match(n, t) for t in targets)]
+    _check_quantized(model, chosen)
     for name in chosen:
         if weight_layout(modules[name]) is None:
             linear = sorted({n.split(".")[-1] for n in linear_module_names(model)})
@@ -168,21 +191,54 @@ def _require_adapters(model: nn.Module) -> dict[str, AdaptedLinear]:
     return modules
 
 
-def merge(model: nn.Module) -> nn.Module:
-    """Fold every adapter into its base weight: ``W0 ← W0 + s · B A`` (fp32 delta, cast once).
-
-    Exactly reversible: :func:`unmerge` restores ``W0`` bit for bit. Merging twice is a no-op.
+def dequantize_bases(model: nn.Module) -> list[str]:
+    """Replace every quantized base of an adapted layer by a dense fp32 ``nn.Linear`` holding its
+    dequantised weight (:func:`asymlora.adapters.quantized.dense_linear`). Not reversible: the packed
+    weight is dropped; the model then computes with ``dequant(W0)`` exactly as before, in fp32.
 
     Args:
         model (nn.Module): a model with asymlora adapters.
+
+    Returns:
+        list[str]: the names of the layers dequantised (empty when no base was quantized).
+
+    Raises:
+        ValueError: the model has no asymlora adapters.
+    """
+    done = []
+    for name, module in _require_adapters(model).items():
+        if quantized_kind(module.base) is not None:
+            module.base = dense_linear(module.base)
+            done.append(name)
+    return done
+
+
+def merge(model: nn.Module, dequantize: bool = False) -> nn.Module:
+    """Fold every adapter into its base weight: ``W0 ← W0 + s · B A`` (fp32 delta, cast once).
+
+    Exactly reversible for dense bases: :func:`unmerge` restores ``W0`` bit for bit. Merging twice
+    is a no-op. A quantized base cannot take the delta: without ``dequantize`` the merge is refused
+    before anything changes; with it, every quantized base is first replaced by its dequantised fp32
+    weight (:func:`dequantize_bases`; unmerge then restores that dense weight, not the packed one).
+
+    Args:
+        model (nn.Module): a model with asymlora adapters.
+        dequantize (bool): dequantise quantized bases (to fp32) and merge into them.
 
     Returns:
         nn.Module: ``model`` itself, merged.
 
     Raises:
         ValueError: the model has no asymlora adapters.
+        UserError: (a ValueError) a base is quantized and ``dequantize`` is False.
     """
-    for module in _require_adapters(model).values():
+    modules = _require_adapters(model)
+    if dequantize:
+        dequantize_bases(model)
+    for module in modules.values():   # refuse before any layer changes
+        if not module.merged:
+            refuse_quantized_merge(module.base, module.name)
+    for module in modules.values():
         module.merge()
     return model
 

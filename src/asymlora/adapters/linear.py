@@ -59,6 +59,7 @@ from asymlora.adapters.dropout import (drop_mask, keep_scale, mask_path_for, pac
                                        zero_dropped)
 from asymlora.adapters.init import factor_seed
 from asymlora.adapters.mask_stream import MaskStream
+from asymlora.adapters.quantized import quantized_kind, refuse_quantized_merge
 from asymlora.adapters.recipe import Recipe
 
 
@@ -75,7 +76,11 @@ def weight_layout(module: nn.Module) -> str | None:
 
 
 def dense_weight(module: nn.Module) -> torch.Tensor:
-    """The base weight as a (d_out × d_in) view, whatever the layout."""
+    """The base weight as a (d_out × d_in) view, whatever the layout; for a quantized layer
+    (:mod:`asymlora.adapters.quantized`) a dequantised fp32 copy."""
+    kind = quantized_kind(module)
+    if kind is not None:
+        return kind.dequantize(module)
     return module.weight if weight_layout(module) == "out_in" else module.weight.t()
 
 
@@ -351,6 +356,7 @@ class AdaptedLinear(nn.Module):
         :meth:`unmerge`; a no-op when merged)."""
         if self.merged:
             return
+        refuse_quantized_merge(self.base, self.name)
         weight = self.base.weight
         delta = self._delta_in_layout().to(weight.device)
         merged = (weight.float() + delta).to(weight.dtype)
@@ -381,6 +387,8 @@ class AdaptedLinear(nn.Module):
         Raises:
             RuntimeError: merged, and a trained factor or the base weight changed in place since.
         """
+        if quantized_kind(self.base) is not None:   # never merged (merge refuses): W0 is the dequantised weight
+            return dense_weight(self.base)
         weight = self.base.weight.detach()
         if self.merged:
             self._check_unchanged("pretrained_weight()")

@@ -99,7 +99,9 @@ def register(app: typer.Typer) -> None:
     group = typer.Typer(no_args_is_help=False, help="Benchmarks against PEFT: suite (the default), sweep, serving, frontier, "
                                                     "throughput. Plain 'asymlora bench [OPTIONS]' runs the suite.")
     app.add_typer(group, name="bench")
-    for add in (_add_suite, _add_sweep, _add_serving, _add_throughput, _add_frontier):
+    from asymlora.commands.bench_quantized import add_quantized
+
+    for add in (_add_suite, _add_sweep, _add_serving, _add_throughput, _add_frontier, add_quantized):
         add(group)
 
 

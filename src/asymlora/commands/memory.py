@@ -8,7 +8,8 @@ Methods by the shared vocabulary: asymlora's ``b_only``; PEFT's ``peft_lora``, `
 still read as ``peft_lora``, ``peft_lora_fa``, ``peft_adalora``, with one warning line each.
 
 ``--paper`` prints the paper's Llama-2-7B settings (r = 32 and 64, batch 16, bf16; sequence length
-``--max-length``, default 512) for PEFT LoRA, B-only, PEFT AdaLoRA and full fine-tuning;
+``--max-length``, default 512) for PEFT LoRA, B-only, PEFT AdaLoRA and full fine-tuning, then PEFT
+LoRA (QLoRA) and B-only on the same base in 4 bits; ``--bits 4|8`` plans a quantized base;
 ``--validate SWEEP_JSON`` compares the planner with the saved activations a ``bench sweep`` measured.
 """
 
@@ -25,6 +26,7 @@ from asymlora.commands.common import (batch_size_option, dtype_name, dtype_optio
 
 PAPER_METHODS = ("peft_lora", "b_only", "peft_adalora", "full")
 PAPER_RANKS = (32, 64)
+PAPER_4BIT_METHODS = ("peft_lora", "b_only")
 
 
 def _table(plans) -> str:
@@ -71,6 +73,8 @@ def register(app: typer.Typer) -> None:
                                                                  "architecture: decoders causal_lm)"),
         gradient_checkpointing: bool = typer.Option(False, "--gradient-checkpointing"),
         optimizer: str = typer.Option("adamw", "--optimizer", help="adamw, adamw8bit or sgd"),
+        bits: Optional[int] = typer.Option(None, "--bits", help="base linear weights stored in 4 or 8 bits "
+                                                                "(QLoRA-style); default: in --dtype"),
         paper: bool = typer.Option(False, "--paper", help="the paper's Llama-2-7B table (r 32/64, batch 16, bf16)"),
         validate_sweep: Optional[str] = typer.Option(None, "--validate", help="a sweep.json from bench sweep: "
                                                                                "predicted vs measured activations"),
@@ -92,19 +96,20 @@ def register(app: typer.Typer) -> None:
             else:
                 methods, ranks = _methods(method), [rank]
             source = load_config(model, layers)
+            grid = [(r, m, None if paper else bits) for r in ranks for m in methods if m != "full" or r == ranks[0]]
+            if paper:
+                grid += [(r, m, 4) for r in ranks for m in PAPER_4BIT_METHODS]
             requests = []
-            for each_rank in ranks:
-                for each in methods:
-                    if each == "full" and each_rank != ranks[0]:
-                        continue
-                    request = PlanRequest(
-                        source.config, source.description, method=each, rank=each_rank,
-                        alpha=alpha if alpha is not None else 2.0 * each_rank, dropout=dropout,
-                        targets=tuple(t.strip() for t in targets.split(",")) if targets else source.default_targets,
-                        batch=batch, length=seq, dtype=dtype, task=task or source.default_task,
-                        gradient_checkpointing=gradient_checkpointing, optimizer=optimizer)
-                    validate(request)
-                    requests.append((each_rank, request))
+            for each_rank, each, each_bits in grid:
+                request = PlanRequest(
+                    source.config, source.description + (f", {each_bits}-bit base" if each_bits else ""),
+                    method=each, rank=each_rank, alpha=alpha if alpha is not None else 2.0 * each_rank,
+                    dropout=dropout,
+                    targets=tuple(t.strip() for t in targets.split(",")) if targets else source.default_targets,
+                    batch=batch, length=seq, dtype=dtype, task=task or source.default_task,
+                    gradient_checkpointing=gradient_checkpointing, optimizer=optimizer, bits=each_bits)
+                validate(request)
+                requests.append((each_rank, request))
         plans = [(r, plan(request)) for r, request in requests]
         first = requests[0][1]
         header = (f"{source.description}: batch {batch} × {seq} tokens, {dtype}, {first.task}, targets "
@@ -118,7 +123,7 @@ def register(app: typer.Typer) -> None:
 
             document = {"settings": {"model": model, "batch": batch, "seq": seq, "dtype": dtype, "task": first.task,
                                      "targets": list(first.targets), "dropout": dropout, "optimizer": optimizer,
-                                     "gradient_checkpointing": gradient_checkpointing},
+                                     "gradient_checkpointing": gradient_checkpointing, "bits": bits},
                         "plans": [{"rank": r, **p.as_dict()} for r, p in plans]}
             atomic_write_text(folder / "memory.json", json.dumps(document, indent=2) + "\n")
             atomic_write_text(folder / "memory.md", "# Memory plan\n\n" + text)

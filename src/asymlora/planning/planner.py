@@ -5,7 +5,9 @@ optimiser states and saved activations.
 
 * **weights**: frozen parameters and buffers (a B-only model's frozen A is a buffer), at their
   dtype (the base model in ``dtype``; PEFT keeps its adapters in float32, asymlora its factors in
-  float32: whatever the builders do is what the meta model holds);
+  float32: whatever the builders do is what the meta model holds); with ``bits`` (4 or 8) the
+  blocks' linear weights are counted packed instead (:mod:`asymlora.planning.bits`: QLoRA's
+  NF4 with double quantisation, or LLM.int8), the rest of the model staying in ``dtype``;
 * **trainable**: the trained parameters; **gradients**: one per trained element, same dtype;
 * **optimiser** (:data:`OPTIMISERS`): AdamW two states per trained element in its dtype (what
   ``torch.optim.AdamW`` allocates), 8-bit AdamW two one-byte states plus one float32 scale per
@@ -33,6 +35,7 @@ import torch
 
 from asymlora.bench.configs import Settings
 from asymlora.models import head_module_name
+from asymlora.planning.bits import check_bits, quantized_saving
 from asymlora.planning.trace import METHODS, trace
 
 GIB = float(1 << 30)
@@ -65,6 +68,7 @@ class PlanRequest:
     labels: int = 3
     gradient_checkpointing: bool = False
     optimizer: str = "adamw"
+    bits: int | None = None     # base linear weights stored in 4 / 8 bits (None: in ``dtype``)
 
     def settings(self) -> Settings:
         head = None if self.task == "causal_lm" else head_module_name(self.config.model_type)
@@ -121,7 +125,7 @@ def validate(request: PlanRequest) -> None:
     """Raise ValueError naming the first bad setting.
 
     Raises:
-        ValueError: an unknown method, optimiser, dtype or task, or a size below 1.
+        ValueError: an unknown method, optimiser, dtype, task or bit width, or a size below 1.
     """
     if request.method not in METHODS:
         raise ValueError(f"unknown method {request.method!r}; choose one of {', '.join(METHODS)}")
@@ -134,6 +138,7 @@ def validate(request: PlanRequest) -> None:
             raise ValueError(f"--{flag} must be at least 1, got {getattr(request, name)}")
     if request.task not in ("causal_lm", "classification"):
         raise ValueError(f"unknown task {request.task!r}; choose causal_lm or classification")
+    check_bits(request.bits)
 
 
 def plan(request: PlanRequest) -> MemoryPlan:
@@ -162,6 +167,8 @@ def plan(request: PlanRequest) -> MemoryPlan:
         adapter = rest_adapter + layers * per_layer_adapter
     # parameters: per layer from the same two traces, scaled to L layers
     weights = _extrapolate(_bytes(one.built.model, frozen=True), _bytes(two.built.model, frozen=True), layers)
+    weights -= _extrapolate(quantized_saving(one.built.model, request.bits),
+                            quantized_saving(two.built.model, request.bits), layers)
     trainable = _extrapolate(_bytes(one.built.model, frozen=False), _bytes(two.built.model, frozen=False), layers)
     numel = _extrapolate(_numel(one.built.model), _numel(two.built.model), layers)
     element = trainable / numel if numel else 0
