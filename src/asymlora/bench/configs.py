@@ -21,8 +21,8 @@ Variants of B-only (:data:`B_ONLY_VARIANTS`), for the sweep's dropout and compil
 =============================  ================================================================
 ``asymlora_b_only_no_dropout``  B-only with dropout 0: B-only's own no-dropout floor
 ``asymlora_b_only_v1``          B-only with the legacy ``"v1"`` dropout masks (numpy, sparse path)
-``asymlora_b_only_compiled``    B-only with each transformer block compiled in place
-                                (``torch.compile``, inductor; :func:`compile_blocks`)
+``asymlora_b_only_compiled``    B-only with each adapted layer compiled in place
+                                (``torch.compile``, inductor; :func:`compile_adapters`)
 =============================  ================================================================
 
 The asymlora rows are built from the method registry, never re-spelled: configuration
@@ -155,34 +155,40 @@ for _method in ASYMLORA_METHODS:
     register(ASYMLORA_PREFIX + _method)(functools.partial(_asymlora, _method))
 
 
-def compile_blocks(model: nn.Module) -> int:
-    """Compile each transformer block of ``model`` in place (``nn.Module.compile``: names unchanged).
+#: Compiled graphs allowed per code object in the compiled configuration (torch's default is 8): one
+#: adapted layer's code is compiled once per weight shape and input kind (SmolLM2: 7 shapes, the first
+#: block's inputs without grad), and past the limit dynamo would silently run the rest eagerly.
+COMPILE_RECOMPILE_LIMIT = 64
 
-    The blocks are the children of the model's largest ``nn.ModuleList`` (by parameters). They share
-    one compiled graph (their weights, the adapters' factors and mask buffers are graph inputs), so
-    compile time does not grow with depth ("regional compilation").
+
+def compile_adapters(model: nn.Module) -> int:
+    """Compile each adapted layer of ``model`` in place (``nn.Module.compile``: names unchanged).
+
+    The layers share their code, so there is one compiled graph per weight shape (their weights,
+    factors and mask buffers are graph inputs), whatever the depth. Whole transformer blocks are
+    not compiled: transformers' blocks carry a ``layer_idx`` that dynamo specialises on, one
+    recompilation per block.
 
     Returns:
-        int: how many blocks were compiled.
+        int: how many layers were compiled.
 
     Raises:
-        ValueError: the model has no ``nn.ModuleList`` of blocks, or compiling is unavailable here.
+        ValueError: compiling is unavailable here.
     """
     from asymlora.adapters.compiled import require_compile
+    from asymlora.adapters.inject import adapted_modules
 
     require_compile(next(model.parameters()).device)
-    lists = [m for m in model.modules() if isinstance(m, nn.ModuleList) and len(m)]
-    if not lists:
-        raise ValueError(f"{type(model).__name__} has no list of transformer blocks to compile")
-    blocks = max(lists, key=lambda m: sum(p.numel() for p in m.parameters()))
-    for block in blocks:
-        block.compile()
-    return len(blocks)
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, COMPILE_RECOMPILE_LIMIT)
+    modules = adapted_modules(model)
+    for module in modules.values():
+        module.compile()
+    return len(modules)
 
 
 def _b_only_compiled(model: nn.Module, settings: Settings) -> Built:
     built = _asymlora("b_only", model, settings)
-    compile_blocks(built.model)
+    compile_adapters(built.model)
     return built
 
 
