@@ -165,6 +165,8 @@ def _add_sweep(group: typer.Typer) -> None:
                                                         "b_only_v1, b_only_compiled"),
         workloads: Optional[str] = typer.Option(None, "--workloads", help="comma-separated: tiny_bert, minilm, "
                                                 "llama7b_qv, llama7b_all, smollm2 (default all five)"),
+        crossover: bool = typer.Option(True, "--crossover/--no-crossover", help="also measure the v1 mask-path "
+                                       "crossover (CPU)"),
         seed: int = _seed(),
     ) -> None:
         """The shape sweep: 5 workloads (tiny BERT, MiniLM, a 2-layer 7B Llama with q/v and all-linear, SmolLM2)."""
@@ -186,7 +188,8 @@ def _add_sweep(group: typer.Typer) -> None:
 
                 require_compile(options.device, "or drop b_only_compiled from --configurations")
         _run_and_write(out_dir(out, "bench-sweep"),
-                       lambda progress: run_sweep(options, chosen, steps=steps, warmup=warmup, progress=progress),
+                       lambda progress: run_sweep(options, chosen, steps=steps, warmup=warmup, crossover=crossover,
+                                                 progress=progress),
                        write_sweep_report, sweep_markdown)
 
 
