@@ -200,6 +200,8 @@ class CounterMaskStream:
         Under ``torch.compile`` the keys are traced tensor ops on the buffers (no recomputation
         replay there); in eager mode :meth:`next_call` picks the call and the keys are Python ints.
         """
+        if counter.device.type == "meta":        # shapes only (memory planning): no values to draw
+            return torch.empty(2, dtype=torch.int64, device=counter.device)
         if torch.compiler.is_compiling():
             call = counter.clone()
             counter.add_(1)

@@ -121,7 +121,7 @@ def _add_suite(group: typer.Typer) -> None:
         svd: bool = typer.Option(True, "--svd/--no-svd", help="also time the authors' full-SVD init (~25 s on CPU)"),
         seed: int = _seed(),
         quick: bool = typer.Option(False, "--quick", help="tiny random BERT, batch 4 × 32, 2 steps, no SVD"),
-        mask_path: str = typer.Option("auto", "--mask-path", help="B-only dropout mask: auto (by size), saved "
+        mask_path: str = typer.Option("auto", "--mask-path", help="v1 dropout mask (b_only_v1): auto (by size), saved "
                                                                   "(bit-packed) or regenerated, for every module"),
     ) -> None:
         """One workload: asymlora (b_only, a_only, lora) against PEFT LoRA, LoRA-FA, AdaLoRA, head-only and the floor."""
