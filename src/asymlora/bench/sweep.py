@@ -16,9 +16,11 @@ name                   model, batch × tokens, targets                          
 
 Each workload runs as one :func:`~asymlora.bench.suite.run_suite` (its configurations' timed steps
 interleaved, default B-only, PEFT LoRA and the adapter floor); the sweep adds, once, the mask-path
-crossover (:func:`~asymlora.bench.mask_path.measure_crossover`), and checks per workload the
-targets: B-only step ≤ 1.00 × PEFT LoRA and ≤ 1.03 × the adapter floor, B-only's
-adapter-attributable saved activations ≤ 2 % of PEFT LoRA's — each from the one run's figures.
+crossover (:func:`~asymlora.bench.mask_path.measure_crossover`; ``crossover=False`` skips it), and
+checks per workload the targets (:data:`SWEEP_TARGETS`): B-only step ≤ 1.00 × PEFT LoRA and
+≤ 1.03 × the adapter floor, B-only's adapter-attributable saved activations ≤ 2 % of PEFT LoRA's,
+and, where those configurations ran, B-only ≤ 1.03 × B-only without dropout and compiled B-only ≤
+eager B-only — each from the one run's figures.
 """
 
 from __future__ import annotations
