@@ -44,6 +44,7 @@ class Case:
     setup: Callable[[Path], None] | None = None
     subprocess: bool = False        # also run as a real ``python -m asymlora.cli`` process
     writes: tuple[str, ...] = ()    # names of the only files the failing command may create (a run's error.txt)
+    env: tuple[tuple[str, str], ...] = ()  # environment variables set while the case runs (CLI and API)
 
     @property
     def how(self) -> str:
@@ -228,6 +229,18 @@ def _load_spec(folder: Path) -> None:
     from asymlora.experiments.spec import load_spec
 
     load_spec(folder / "grid.yaml")
+
+
+def _require_compile(folder: Path) -> None:
+    from asymlora.adapters.compiled import require_compile
+
+    require_compile("cpu")
+
+
+def _unknown_mask_stream(folder: Path) -> None:
+    from asymlora import AdapterConfig
+
+    AdapterConfig(dropout=0.1, mask_stream="v3")
 
 
 def _reproduce(*extra: str):
@@ -647,6 +660,15 @@ CASES: list[Case] = [
          api=_too_many_clients),
     Case("federated-split-cannot-serve", "run", "no Dirichlet label split gives every client a batch", 2,
          "no Dirichlet draw in 5 gave every client 9 examples", "raise --alpha", api=_split_cannot_serve),
+    Case("compile-unavailable", "run", "torch.compile asked where inductor cannot build (here: no C++ compiler)", 2,
+         "torch.compile on the CPU (inductor) needs a C++ compiler", "install g++ or point CXX at a C++ compiler",
+         cli=lambda folder: ["bench", "sweep", "--workloads", "tiny_bert", "--configurations", "b_only_compiled",
+                             "--out", str(folder / "out")],
+         api=_require_compile,
+         env=(("CXX", "/nonexistent/c++"),)),
+    Case("mask-stream-unknown", "config", "an unknown dropout mask-stream version", 2,
+         "AdapterConfig.mask_stream='v3' is invalid", "allowed values are v1, v2",
+         api=_unknown_mask_stream),
 ]
 
 

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from asymlora.adapters.dropout import drop_mask, keep_mask, project_dropped, zero_dropped
-from asymlora.bench.configs import ORDER, Settings, build
+from asymlora.bench.configs import DEFAULT_SUITE, ORDER, Settings, build
 from asymlora.bench.saved import count_saved
 from asymlora.bench.suite import RATIO_KEYS, SuiteOptions, run_suite
 from asymlora.bench.workload import make_workload
@@ -89,14 +89,15 @@ def test_each_configuration_freezes_what_it_should(tiny, name):
     per_factor = modules * d * r
     expected = {"asymlora_b_only": per_factor, "asymlora_a_only": per_factor, "asymlora_lora": 2 * per_factor,
                 "peft_lora": 2 * per_factor, "peft_lora_fa": per_factor, "adapter_floor": per_factor,
-                "head_only": 0}
+                "head_only": 0, "asymlora_b_only_no_dropout": per_factor, "asymlora_b_only_v1": per_factor,
+                "asymlora_b_only_compiled": per_factor}
     if name in expected:
         assert sum(p.numel() for p in built.trainable) == expected[name] + head
     if name in ("peft_lora_fa", "adapter_floor"):
         assert not any("lora_A" in n for n in trained) and any("lora_B" in n for n in trained)
     if name == "adapter_floor":
         assert not any(isinstance(m, nn.Dropout) for n, m in built.model.named_modules() if "lora_dropout" in n)
-    if name == "asymlora_b_only":
+    if name.startswith("asymlora_b_only"):
         assert not any(n.endswith(".A") for n in trained) and any(n.endswith(".B") for n in trained)
     if name == "peft_adalora":
         assert any("lora_E" in n for n in trained) and built.after_step is not None
@@ -119,7 +120,7 @@ def test_suite_json_has_every_configuration_and_key():
     options = SuiteOptions(model="bert-tiny", batch=2, length=8, steps=2, warmup=0, memory=False, svd=False)
     document = run_suite(options)
     json.dumps(document)                                   # serialisable
-    assert list(document["configurations"]) == list(ORDER)
+    assert list(document["configurations"]) == list(DEFAULT_SUITE)
     for name, entry in document["configurations"].items():
         assert ENTRY_KEYS <= set(entry), (name, ENTRY_KEYS - set(entry))
         assert entry["step_time_median_s"] > 0 and entry["timed_steps"] == 2

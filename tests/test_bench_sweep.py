@@ -127,17 +127,18 @@ def test_sweep_command_refuses_a_configuration_a_workload_cannot_run(tmp_path, c
 
 
 def test_bench_command_can_force_the_mask_path(tmp_path, capsys):
+    """The mask path is the v1 stream's (the b_only_v1 configuration); v2 masks are always regenerated."""
     from helpers import run_cli
 
-    code, _, err = run_cli(["bench", "suite", "--quick", "--no-memory", "--configurations", "b_only",
+    code, _, err = run_cli(["bench", "suite", "--quick", "--no-memory", "--configurations", "b_only_v1",
                             "--mask-path", "regenerated", "--out", str(tmp_path / "r")], capsys)
     assert code == 0, err
     regenerated = json.loads((tmp_path / "r" / "bench.json").read_text())
-    code, _, err = run_cli(["bench", "suite", "--quick", "--no-memory", "--configurations", "b_only",
+    code, _, err = run_cli(["bench", "suite", "--quick", "--no-memory", "--configurations", "b_only_v1",
                             "--out", str(tmp_path / "a")], capsys)
     auto = json.loads((tmp_path / "a" / "bench.json").read_text())
     assert regenerated["suite"]["mask_path"] == "regenerated" and auto["suite"]["mask_path"] == "auto"
-    ours, theirs = (d["configurations"]["asymlora_b_only"] for d in (auto, regenerated))
+    ours, theirs = (d["configurations"]["asymlora_b_only_v1"] for d in (auto, regenerated))
     # quick = 4 x 32 tokens, 64 wide: the saved path keeps one bit per element per module (4 modules)
     assert ours["saved_activation_bytes"] - theirs["saved_activation_bytes"] == 4 * 4 * 32 * 64 // 8
     code, _, err = run_cli(["bench", "suite", "--quick", "--mask-path", "bits", "--out", str(tmp_path / "b")], capsys)

@@ -33,3 +33,13 @@ def test_round_trip_and_unknown_key():
     assert AdapterConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError, match="did you mean 'rank'"):
         AdapterConfig.from_dict({"rnak": 4})
+
+
+def test_mask_stream_is_written_with_dropout_only_and_old_files_read_as_v1():
+    plain, dropped = AdapterConfig(rank=4), AdapterConfig(rank=4, dropout=0.1)
+    assert "mask_stream" not in plain.to_dict() and dropped.to_dict()["mask_stream"] == "v2"
+    assert AdapterConfig.from_dict(dropped.to_dict()) == dropped
+    old_file = {k: v for k, v in dropped.to_dict().items() if k != "mask_stream"}   # written before versions
+    assert AdapterConfig.from_dict(old_file).mask_stream == "v1"
+    with pytest.raises(ValueError, match="mask_stream='v3' is invalid: allowed values are v1, v2"):
+        AdapterConfig(mask_stream="v3")

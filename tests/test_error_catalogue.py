@@ -52,6 +52,8 @@ def _check_untouched(case, folder: Path, before: dict[str, bytes]) -> None:
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.cli is not None], ids=lambda c: c.id)
 def test_cli(case, tmp_path, capsys, monkeypatch):
+    for name, value in case.env:
+        monkeypatch.setenv(name, value)
     folder, before = _prepared(case, tmp_path)
     monkeypatch.chdir(folder)  # a command that falls back to runs/... writes inside the case folder
     code, _, err = run_cli(case.cli(folder), capsys)
@@ -61,8 +63,10 @@ def test_cli(case, tmp_path, capsys, monkeypatch):
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.api is not None], ids=lambda c: c.id)
-def test_api(case, tmp_path):
+def test_api(case, tmp_path, monkeypatch):
     """The API raises ValueError / FileNotFoundError with the catalogued line (a warning case warns)."""
+    for name, value in case.env:
+        monkeypatch.setenv(name, value)
     folder, before = _prepared(case, tmp_path)
     if case.code == 0:
         with pytest.warns(UserWarning) as caught:
@@ -76,8 +80,8 @@ def test_api(case, tmp_path):
     _check_untouched(case, folder, before)
 
 
-def _subprocess(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": os.pathsep.join(
+def _subprocess(args: list[str], cwd: Path, extra: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, **(extra or {}), "HF_HUB_OFFLINE": "1", "PYTHONPATH": os.pathsep.join(
         [str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
     env.pop("ASYMLORA_DEBUG", None)
     return subprocess.run([sys.executable, "-m", "asymlora.cli", *args], capture_output=True, text=True, env=env,
@@ -87,7 +91,7 @@ def _subprocess(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("case", [c for c in CASES if c.subprocess], ids=lambda c: c.id)
 def test_subprocess(case, tmp_path):
     folder, before = _prepared(case, tmp_path)
-    result = _subprocess(case.cli(folder), folder)
+    result = _subprocess(case.cli(folder), folder, dict(case.env))
     assert result.returncode == case.code, f"{case.id}: {result.stderr}"
     _check_line(case, result.stderr)
     _check_untouched(case, folder, before)

@@ -5,8 +5,9 @@ import torch
 from torch import nn
 
 from asymlora import AdapterConfig
-from asymlora.adapters.dropout import apply_mask, dropped_positions, keep_mask
-from asymlora.adapters.linear import AdaptedLinear, FrozenAProjection
+from asymlora.adapters.dropout import apply_mask, dropped_positions, hashed_drop_mask, keep_mask
+from asymlora.adapters.linear import AdaptedLinear, FrozenAProjection, HashedFrozenAProjection
+from asymlora.adapters.mask_stream import split_base, stream_keys
 
 
 def adapted(d_in=24, d_out=20, train="B", dropout=0.0, init_B="zero", **kw):
@@ -49,17 +50,36 @@ def test_lean_function_passes_float64_gradcheck_with_dropout():
     assert torch.autograd.gradcheck(lambda x, b: FrozenAProjection.apply(x, a, b, 1.7, 0.3, 12345), (x, b))
 
 
-def test_lean_path_equals_plain_autograd_with_the_same_mask(monkeypatch):
-    layer = adapted(dropout=0.1, init_B="gaussian").train()
-    monkeypatch.setattr(layer.masks, "next_seed", lambda: 777)
+def test_hashed_path_has_exact_gradients():
+    torch.manual_seed(0)
+    x = torch.randn(3, 5, 7, dtype=torch.float64, requires_grad=True)
+    a = torch.linalg.qr(torch.randn(7, 3, dtype=torch.float64))[0].t().contiguous()
+    b = torch.randn(6, 3, dtype=torch.float64, requires_grad=True)
+    keys = torch.tensor([12345, 678], dtype=torch.int64)
+    assert torch.autograd.gradcheck(lambda x, b: HashedFrozenAProjection.apply(x, a, b, 1.7, 0.3, keys), (x, b))
+
+
+def _same_mask_as_the_layer(layer, monkeypatch, shape):
+    """The keep-mask the layer's next training forward uses (v1: seed forced to 777; v2: call 0's keys)."""
+    if layer.mask_stream == "v1":
+        monkeypatch.setattr(layer.masks, "next_seed", lambda: 777)
+        return keep_mask(777, shape, 0.1, "cpu")
+    keys = torch.tensor(stream_keys(*split_base(layer.masks.base), 0))
+    return ~hashed_drop_mask(keys, shape, 0.1)
+
+
+@pytest.mark.parametrize("stream", ["v1", "v2"])
+def test_lean_path_equals_plain_autograd_with_the_same_mask(monkeypatch, stream):
+    layer = adapted(dropout=0.1, init_B="gaussian", mask_stream=stream).train()
     x = torch.randn(4, 9, 24, requires_grad=True)
+    keep = _same_mask_as_the_layer(layer, monkeypatch, x.shape)
     out = layer(x)
     grad_out = torch.randn_like(out)
     out.backward(grad_out)
     lean_x, lean_b = x.grad.clone(), layer.B.grad.clone()
 
     x.grad, b = None, layer.B.detach().clone().requires_grad_(True)
-    dropped = apply_mask(x, keep_mask(777, x.shape, 0.1, "cpu"), 0.1)
+    dropped = apply_mask(x, keep, 0.1)
     naive = layer.base(x) + layer.scaling * (dropped @ layer.A.t()) @ b.t()
     naive.backward(grad_out)
     assert torch.allclose(out, naive, atol=1e-6)
@@ -78,6 +98,25 @@ def test_mask_is_seeded_and_bernoulli():
     assert dropped_positions(1, 10, 0.999).max() < 10 and len(dropped_positions(1, 3, 1e-6)) <= 3
 
 
+def test_hashed_mask_is_keyed_bernoulli_and_independent_of_the_device_of_the_keys():
+    keys = torch.tensor(stream_keys(*split_base(2**62 + 12345), 3))
+    drop = hashed_drop_mask(keys, (400_000,), 0.05)
+    assert torch.equal(drop, hashed_drop_mask(keys.clone(), (400_000,), 0.05))
+    assert abs(drop.double().mean().item() - 0.05) < 0.0015            # 4.3 standard deviations
+    other = hashed_drop_mask(torch.tensor(stream_keys(*split_base(2**62 + 12345), 4)), (400_000,), 0.05)
+    both = (drop & other).double().mean().item()                       # independent masks: p² of the elements
+    assert abs(both - 0.05 ** 2) < 0.0005 and not torch.equal(drop, other)
+    neighbours = (drop[1:] & drop[:-1]).double().mean().item()         # no clustering along the index
+    assert abs(neighbours - 0.05 ** 2) < 0.0005
+    assert torch.equal(hashed_drop_mask(keys, (4, 100_000), 0.05).reshape(-1), drop)
+
+
+def test_python_and_tensor_stream_keys_agree():
+    for base, call in ((0, 0), (2**63 - 1, 2**40 + 3), (7934409654879622651, 12)):
+        tensors = stream_keys(*(torch.tensor(v) for v in split_base(base)), torch.tensor(call))
+        assert stream_keys(*split_base(base), call) == tuple(int(t) for t in tensors)
+
+
 def test_b_only_saves_at_most_a_twentieth_of_pefts_lora_layer():
     """MiniLM's query shape (384 wide), r=8, dropout 0.05, 16 x 128 tokens."""
     from peft import LoraConfig, get_peft_model
@@ -91,7 +130,7 @@ def test_b_only_saves_at_most_a_twentieth_of_pefts_lora_layer():
     peft_model = get_peft_model(host, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.05, target_modules=["q"])).train()
     ours_bytes = saved_activation_bytes(ours, lambda: ours(x).sum().backward())
     peft_bytes = saved_activation_bytes(peft_model, lambda: peft_model(x).sum().backward())
-    assert ours_bytes == 16 * 128 * 8 * 4          # exactly the r-wide projection A·drop(x)
+    assert ours_bytes == 16 * 128 * 8 * 4 + 2 * 8  # exactly the r-wide projection A·drop(x), and two int64 mask keys
     assert ours_bytes * 20 <= peft_bytes, (ours_bytes, peft_bytes)
 
 

@@ -108,14 +108,16 @@ class MethodSpec:
             raise ValueError(f"{option} must be an integer >= 1 for method {self.name!r} (got {rank!r})")
 
     def adapter_config(self, rank: int, alpha: float = 16.0, dropout: float = 0.0, targets=("query", "value"),
-                       seed: int = 0, head_modules: Iterable[str] = ()) -> AdapterConfig:
-        """The :class:`AdapterConfig` of an adapter method (``kind == "adapter"`` only)."""
+                       seed: int = 0, head_modules: Iterable[str] = (), mask_stream: str | None = None) -> AdapterConfig:
+        """The :class:`AdapterConfig` of an adapter method (``kind == "adapter"`` only; ``mask_stream``
+        None: the default dropout-mask version)."""
         if self.kind != "adapter":
             raise ValueError(f"method {self.name!r} is not an asymlora adapter method")
+        stream = {} if mask_stream is None else {"mask_stream": mask_stream}
         return AdapterConfig(rank=int(rank), alpha=float(alpha), dropout=float(dropout), train=self.train,
                              init_A=self.init_A, init_B=self.init_B,
                              targets=list(targets) if not isinstance(targets, str) else targets,
-                             seed=int(seed), modules_to_save=list(head_modules))
+                             seed=int(seed), modules_to_save=list(head_modules), **stream)
 
 
 METHODS: dict[str, MethodSpec] = {}
@@ -255,8 +257,8 @@ def adalora_schedule(rank: int, total_steps: int) -> dict:
             "deltaT": max(1, total_steps // 100), "total_step": int(total_steps)}
 
 
-def _prepare_adapter(spec, model, rank, alpha, dropout, targets, seed, head_modules, total_steps):
-    return inject(model, spec.adapter_config(rank, alpha, dropout, targets, seed, head_modules))
+def _prepare_adapter(spec, model, rank, alpha, dropout, targets, seed, head_modules, total_steps, mask_stream=None):
+    return inject(model, spec.adapter_config(rank, alpha, dropout, targets, seed, head_modules, mask_stream))
 
 
 def _prepare_adalora(spec, model, rank, alpha, dropout, targets, seed, head_modules, total_steps):
@@ -294,7 +296,7 @@ PREPARERS = {"adapter": _prepare_adapter, "adalora": _prepare_adalora, "full": _
 
 def prepare(model: nn.Module, method: str | MethodSpec, rank: int = 8, alpha: float = 16.0, dropout: float = 0.0,
             targets=("query", "value"), seed: int = 0, head_modules: Iterable[str] = ("classifier",),
-            total_steps: int | None = None) -> nn.Module:
+            total_steps: int | None = None, mask_stream: str | None = None) -> nn.Module:
     """Make ``model`` ready to train with ``method``; returns the model to train.
 
     An adapter method injects ``W0 + s · B A`` (``A: r × d_in``, ``B: d_out × r``, ``s = alpha / r``)
@@ -313,6 +315,7 @@ def prepare(model: nn.Module, method: str | MethodSpec, rank: int = 8, alpha: fl
         seed (int): adapter seed: draws every frozen / initial factor.
         head_modules (Iterable[str]): suffixes of the task head, kept trainable by every method.
         total_steps (int | None): optimiser steps of the run; required by AdaLoRA's rank schedule.
+        mask_stream (str | None): an asymlora adapter's dropout-mask version (None: the default).
 
     Returns:
         nn.Module: the same object for asymlora methods, full and linear_probe, and a PEFT
@@ -325,4 +328,6 @@ def prepare(model: nn.Module, method: str | MethodSpec, rank: int = 8, alpha: fl
     """
     spec = method if isinstance(method, MethodSpec) else get_method(method)
     spec.check_rank(rank)
-    return PREPARERS[spec.kind](spec, model, rank, alpha, dropout, targets, seed, list(head_modules), total_steps)
+    extra = {"mask_stream": mask_stream} if mask_stream is not None and spec.kind == "adapter" else {}
+    return PREPARERS[spec.kind](spec, model, rank, alpha, dropout, targets, seed, list(head_modules), total_steps,
+                                **extra)

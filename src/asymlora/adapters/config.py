@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asymlora.adapters.init import INITIALISERS
+from asymlora.adapters.mask_stream import DEFAULT_MASK_STREAM, LEGACY_MASK_STREAM, MASK_STREAMS
 
 TRAIN_CHOICES = ("A", "B", "AB")
 
@@ -65,6 +66,10 @@ class AdapterConfig:
     seed            seeds every factor draw together with the module name.
     use_rslora      rank-stabilised scaling alpha / sqrt(r).
     modules_to_save module-name suffixes kept fully trainable (e.g. a classifier head).
+    mask_stream     how dropout masks are drawn (:data:`asymlora.adapters.mask_stream.MASK_STREAMS`):
+                    ``"v2"`` (default, compilable) or ``"v1"`` (runs and files made before it).
+                    Written to a file only when ``dropout > 0``; a file with dropout and without
+                    it was written before versions existed and reads as ``"v1"``.
     """
 
     rank: int = 8
@@ -78,6 +83,7 @@ class AdapterConfig:
     seed: int = 0
     use_rslora: bool = False
     modules_to_save: list = field(default_factory=list)
+    mask_stream: str = DEFAULT_MASK_STREAM
 
     def __post_init__(self) -> None:
         if not is_rank(self.rank):
@@ -121,6 +127,9 @@ class AdapterConfig:
         if isinstance(self.modules_to_save, str):
             self.modules_to_save = [self.modules_to_save]
         self.modules_to_save = list(self.modules_to_save or [])
+        if self.mask_stream not in MASK_STREAMS:
+            _fail("mask_stream", self.mask_stream, f"allowed values are {', '.join(MASK_STREAMS)} ({DEFAULT_MASK_STREAM} "
+                  f"is the default, {LEGACY_MASK_STREAM} reproduces runs made before it)" + closest(self.mask_stream, MASK_STREAMS))
         if self.train == "B" and self.init_B == "zero" and self.init_A == "zero":
             _fail("init_A", self.init_A, "A and B both zero give a zero gradient for B")
 
@@ -146,14 +155,25 @@ class AdapterConfig:
         return self.alpha / (math.sqrt(rank) if self.use_rslora else rank)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """The fields as a mapping; ``mask_stream`` only when ``dropout > 0`` (files without dropout
+        stay as they were before the version existed)."""
+        data = dataclasses.asdict(self)
+        if not self.dropout > 0:
+            del data["mask_stream"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> "AdapterConfig":
-        """Build from a mapping, refusing unknown keys with a suggestion."""
+        """Build from a mapping (a file's ``config``), refusing unknown keys with a suggestion.
+
+        A mapping with dropout and without ``mask_stream`` was written before mask streams were
+        versioned: it reads as :data:`~asymlora.adapters.mask_stream.LEGACY_MASK_STREAM` (without
+        dropout no mask is drawn, and the default stands: ``from_dict(c.to_dict()) == c``).
+        """
         known = {f.name for f in dataclasses.fields(cls)}
         for key in data:
             if key not in known:
                 raise ValueError(f"unknown AdapterConfig field {key!r}{closest(key, known)}; "
                                  f"known fields: {', '.join(sorted(known))}")
-        return cls(**data)
+        legacy = {"mask_stream": LEGACY_MASK_STREAM} if float(data.get("dropout") or 0.0) > 0 else {}
+        return cls(**{**legacy, **data})

@@ -24,6 +24,10 @@ and step.
 
 Either way the survivors are scaled by ``1 / (1 − p)``, so the layer is unbiased.
 
+The above is mask stream ``"v1"`` (:mod:`asymlora.adapters.mask_stream`). Stream ``"v2"`` (the
+default) uses :func:`hashed_drop_mask` instead: a pure tensor function of two integer keys, the
+same on every device, in eager and compiled code; its mask is always regenerated (no policy).
+
 **Which path, by size** (:data:`MASK_POLICY`, :func:`mask_path_for`). The regenerated CPU path
 has a fixed cost per call (a CSR matrix, a sparse product, a scatter: about 0.3 ms together)
 that dominates on small inputs, where a mask is cheap to keep. So the lean layer uses
@@ -48,6 +52,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from asymlora.adapters.mask_stream import mix32_
 
 _SPARSE_DTYPES = (torch.float32, torch.float64)
 
@@ -213,6 +219,41 @@ def zero_dropped(tensor: torch.Tensor, seed: int, p: float, inplace: bool = Fals
         tensor.copy_(target)
         return tensor
     return target
+
+
+def drop_threshold(p: float) -> int:
+    """``round(p · 2³²)``: a 32-bit hash below it drops its element (probability p within 2⁻³³)."""
+    return int(round(p * 2**32))
+
+
+def hashed_drop_mask(keys: torch.Tensor, shape: torch.Size | tuple, p: float,
+                     device: torch.device | str | None = None) -> torch.Tensor:
+    """The v2 drop mask: True where element ``i`` (row-major) has ``H(i; k0, k1) < round(p · 2³²)``.
+
+    ``H(i) = mix32(mix32((i mod 2³²) ⊕ k0) ⊕ k1 ⊕ ⌊i / 2³²⌋)`` (:func:`~asymlora.adapters.mask_stream.mix32`),
+    in int64 torch ops, in place on one int64 buffer of ``numel`` elements (about the cost of
+    ``F.dropout``'s draw in eager mode; one fused loop under ``torch.compile``).
+
+    Args:
+        keys (torch.Tensor): int64 ``[k0, k1]`` (:meth:`~asymlora.adapters.mask_stream.CounterMaskStream.next_keys`).
+        shape (torch.Size | tuple): the mask's shape.
+        p (float): the drop probability in (0, 1).
+        device: where to build it (default: ``keys``' device).
+
+    Returns:
+        torch.Tensor: a bool tensor of ``shape``.
+    """
+    device = keys.device if device is None else torch.device(device)
+    count = math.prod(shape)
+    h = torch.arange(count, dtype=torch.int64, device=device)
+    high = h >> 32 if count > 2**32 else None
+    if high is not None:
+        h.bitwise_and_(0xFFFFFFFF)
+    mix32_(h.bitwise_xor_(keys[0]))
+    h.bitwise_xor_(keys[1])
+    if high is not None:
+        h.bitwise_xor_(high)
+    return (mix32_(h) < drop_threshold(p)).view(tuple(shape))
 
 
 def apply_mask(tensor: torch.Tensor, keep: torch.Tensor, p: float) -> torch.Tensor:

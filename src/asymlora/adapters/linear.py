@@ -33,6 +33,10 @@ so the function saves ``u`` and an integer seed that regenerates the mask
 saves and the mask is kept bit-packed instead (``numel / 8`` bytes; the same mask either way).
 PEFT's layer saves the dropped input (``d_in`` wide) and, on the CPU, the dropout noise
 (``d_in`` wide, fp32) for every call.
+With mask stream ``"v2"`` (the default, :class:`HashedFrozenAProjection`) the mask is
+:func:`~asymlora.adapters.dropout.hashed_drop_mask` of two int64 keys, always regenerated, and the
+whole layer (counter update included) is plain tensor code that ``torch.compile`` traces without
+a graph break; ``"v1"`` is the path below, kept for runs and adapters made with it.
 The seeds come from the layer's own :class:`~asymlora.adapters.mask_stream.MaskStream`, never
 from torch's global generator; every training path with dropout uses them (so a forward run
 without grad and its recomputation under activation checkpointing draw the same mask).
@@ -55,10 +59,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from asymlora.adapters.config import AdapterConfig
-from asymlora.adapters.dropout import (drop_mask, keep_scale, mask_path_for, pack_mask, project_dropped, unpack_mask,
-                                       zero_dropped)
+from asymlora.adapters.dropout import (drop_mask, hashed_drop_mask, keep_scale, mask_path_for, pack_mask,
+                                       project_dropped, unpack_mask, zero_dropped)
 from asymlora.adapters.init import factor_seed
-from asymlora.adapters.mask_stream import MaskStream
+from asymlora.adapters.mask_stream import CounterMaskStream, MaskStream, split_base
 from asymlora.adapters.quantized import quantized_kind, refuse_quantized_merge
 from asymlora.adapters.recipe import Recipe
 
@@ -85,6 +89,12 @@ def dense_weight(module: nn.Module) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------------------- autograd function
+def b_gradient(grad_out: torch.Tensor, projected: torch.Tensor, scaling: float) -> torch.Tensor:
+    """``∂L/∂B = s · gᵀ u``: g (…, d_out), u (…, r) -> (d_out, r)."""
+    grad_B = grad_out.reshape(-1, grad_out.shape[-1]).t() @ projected.reshape(-1, projected.shape[-1])
+    return grad_B * scaling
+
+
 class FrozenAProjection(torch.autograd.Function):
     """``s · B (A · drop(x))`` with A frozen, saving only ``u = A · drop(x)`` and a mask seed.
 
@@ -128,8 +138,7 @@ class FrozenAProjection(torch.autograd.Function):
         projected, A, B, packed = ctx.saved_tensors
         grad_x = grad_B = None
         if ctx.needs_input_grad[2]:
-            grad_B = grad_out.reshape(-1, grad_out.shape[-1]).t() @ projected.reshape(-1, projected.shape[-1])
-            grad_B = grad_B * ctx.scaling
+            grad_B = b_gradient(grad_out, projected, ctx.scaling)
         if ctx.needs_input_grad[0]:
             factor = ctx.scaling * (keep_scale(ctx.p) if ctx.p > 0 else 1.0)
             grad_x = F.linear(grad_out, B.t() * factor) @ A
@@ -137,6 +146,39 @@ class FrozenAProjection(torch.autograd.Function):
                 grad_x.masked_fill_(unpack_mask(packed, grad_x.shape), 0)
             elif ctx.p > 0:
                 grad_x = zero_dropped(grad_x, ctx.seed, ctx.p, inplace=True)
+        return grad_x, None, grad_B, None, None, None
+
+
+class HashedFrozenAProjection(torch.autograd.Function):
+    """:class:`FrozenAProjection` with a v2 mask: ``m = hashed_drop_mask(keys, x.shape, p)``.
+
+    Shapes: x (…, d_in), A (r, d_in), B (d_out, r), keys int64 (2,) -> (…, d_out); ``p > 0``.
+    With ``c = 1 / (1 − p)``::
+
+        forward:   u = c · A (x with m zeroed)           saved: u (r per token), A, B, keys
+        backward:  ∂L/∂B = s · gᵀ u
+                   ∂L/∂x = (g (s c · B)) A with m zeroed (m regenerated from keys, in place)
+
+    Only tensor ops (no Python RNG, no numpy), so ``torch.compile`` traces forward and backward.
+    """
+
+    @staticmethod
+    def forward(ctx, x, A, B, scaling: float, p: float, keys):
+        mask = hashed_drop_mask(keys, x.shape, p, x.device)
+        projected = F.linear(x.masked_fill(mask, 0), A).mul_(keep_scale(p))
+        ctx.save_for_backward(projected, A, B, keys)
+        ctx.scaling, ctx.p = scaling, p
+        return F.linear(projected, B * scaling)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        projected, A, B, keys = ctx.saved_tensors
+        grad_x = grad_B = None
+        if ctx.needs_input_grad[2]:
+            grad_B = b_gradient(grad_out, projected, ctx.scaling)
+        if ctx.needs_input_grad[0]:
+            grad_x = F.linear(grad_out, B.t() * (ctx.scaling * keep_scale(ctx.p))) @ A
+            grad_x = grad_x.masked_fill_(hashed_drop_mask(keys, grad_x.shape, ctx.p, grad_x.device), 0)
         return grad_x, None, grad_B, None, None, None
 
 
@@ -212,7 +254,9 @@ class AdaptedLinear(nn.Module):
     Attributes: ``base`` (the wrapped layer, frozen), ``A`` (r × d_in), ``B`` (d_out × r) — each a
     Parameter if trained, else a buffer — ``rank``, ``scaling``, ``dropout``, ``train_mode``,
     ``merged``, ``active``, ``name``, ``recipes`` (``{factor: Recipe}`` for frozen factors with a
-    recipe; an imported frozen factor has none) and ``masks`` (the dropout-mask seed stream).
+    recipe; an imported frozen factor has none), ``mask_stream`` (the mask version, ``"v1"`` or
+    ``"v2"``) and ``masks`` (the dropout-mask stream; with ``"v2"`` and dropout its counter is the
+    int64 buffer ``mask_calls`` and its base seed ``mask_base``, neither saved in a state dict).
     """
 
     def __init__(self, base: nn.Module, name: str, config: AdapterConfig):
@@ -241,7 +285,16 @@ class AdaptedLinear(nn.Module):
             else:
                 self.register_buffer(factor, tensor)
                 self.recipes[factor] = recipe
-        self.masks = MaskStream(factor_seed(config.seed, name, "mask"))
+        self.mask_stream = config.mask_stream
+        base_seed = factor_seed(config.seed, name, "mask")
+        if self.mask_stream == "v2" and self.dropout > 0:
+            self.masks = CounterMaskStream(base_seed)
+            self.register_buffer("mask_calls", torch.zeros((), dtype=torch.int64, device=weight.device),
+                                 persistent=False)
+            self.register_buffer("mask_base", torch.tensor(split_base(base_seed), dtype=torch.int64,
+                                                           device=weight.device), persistent=False)
+        else:
+            self.masks = MaskStream(base_seed)
         self._unmerge: UnmergeRecord | None = None
 
     # -------------------------------------------------------------- protocol
@@ -292,10 +345,20 @@ class AdaptedLinear(nn.Module):
         x = x.to(self.A.dtype)
         if not (self.training and self.dropout > 0):
             return F.linear(F.linear(x, self.A), self.B) * self.scaling
+        if isinstance(self.masks, CounterMaskStream):
+            return self._hashed_dropout_delta(x)
         seed = self.masks.next_seed()
         if self.train_mode == "B" and torch.is_grad_enabled():
             return FrozenAProjection.apply(x, self.A, self.B, self.scaling, self.dropout, seed)
         dropped = zero_dropped(x, seed, self.dropout) * keep_scale(self.dropout)
+        return F.linear(F.linear(dropped, self.A), self.B) * self.scaling
+
+    def _hashed_dropout_delta(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`delta` in training with a v2 mask (tensor ops only: compilable)."""
+        keys = self.masks.next_keys(self.mask_calls, self.mask_base)
+        if self.train_mode == "B" and torch.is_grad_enabled():
+            return HashedFrozenAProjection.apply(x, self.A, self.B, self.scaling, self.dropout, keys)
+        dropped = x.masked_fill(hashed_drop_mask(keys, x.shape, self.dropout, x.device), 0) * keep_scale(self.dropout)
         return F.linear(F.linear(dropped, self.A), self.B) * self.scaling
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -327,6 +390,8 @@ class AdaptedLinear(nn.Module):
         Returns:
             dict: ``{"base": int, "calls": int}`` (JSON-serialisable), for :meth:`load_mask_state`.
         """
+        if isinstance(self.masks, CounterMaskStream):
+            return self.masks.state(self.mask_calls)
         return self.masks.state()
 
     def load_mask_state(self, state: dict) -> None:
@@ -334,8 +399,14 @@ class AdaptedLinear(nn.Module):
 
         Args:
             state (dict): what :meth:`mask_state` returned.
+
+        Raises:
+            ValueError: the state's base seed is not this layer's.
         """
-        self.masks.load_state(state)
+        if isinstance(self.masks, CounterMaskStream):
+            self.masks.load_state(state, self.mask_calls)
+        else:
+            self.masks.load_state(state)
 
     # -------------------------------------------------------------- merging
     def delta_weight(self) -> torch.Tensor:

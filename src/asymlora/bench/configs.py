@@ -16,6 +16,15 @@ a checkpoint writer and an optional per-step hook. Every configuration trains th
 ``adapter_floor``    PEFT LoRA-FA with dropout 0: nothing wide saved, no A gradient
 ==================  ===========================================================================
 
+Variants of B-only (:data:`B_ONLY_VARIANTS`), for the sweep's dropout and compile rows:
+
+=============================  ================================================================
+``asymlora_b_only_no_dropout``  B-only with dropout 0: B-only's own no-dropout floor
+``asymlora_b_only_v1``          B-only with the legacy ``"v1"`` dropout masks (numpy, sparse path)
+``asymlora_b_only_compiled``    B-only with each adapted layer compiled in place
+                                (``torch.compile``, inductor; :func:`compile_adapters`)
+=============================  ================================================================
+
 The asymlora rows are built from the method registry, never re-spelled: configuration
 ``asymlora_<name>`` is method ``<name>``'s adapter (:data:`ASYMLORA_METHODS`), and on the command line
 the method's own name selects it (``--configurations b_only,peft_lora``, :func:`configuration_name`).
@@ -116,12 +125,14 @@ ASYMLORA_METHODS = ("b_only", "a_only", "lora")
 ASYMLORA_PREFIX = "asymlora_"
 
 
-def _asymlora(method: str, model: nn.Module, settings: Settings) -> Built:
+def _asymlora(method: str, model: nn.Module, settings: Settings, dropout: float | None = None,
+              mask_stream: str | None = None) -> Built:
     from asymlora.adapters.inject import adapted_modules, inject
     from asymlora.methods import get_method
 
-    config = get_method(method).adapter_config(settings.rank, settings.alpha, settings.dropout,
-                                               list(settings.targets), settings.seed, _heads(settings))
+    config = get_method(method).adapter_config(settings.rank, settings.alpha,
+                                               settings.dropout if dropout is None else dropout,
+                                               list(settings.targets), settings.seed, _heads(settings), mask_stream)
     inject(model, config)
     modules = list(adapted_modules(model).values())
 
@@ -142,6 +153,53 @@ def save_asymlora(model: nn.Module, folder: Path) -> Path:
 
 for _method in ASYMLORA_METHODS:
     register(ASYMLORA_PREFIX + _method)(functools.partial(_asymlora, _method))
+
+
+#: Compiled graphs allowed per code object in the compiled configuration (torch's default is 8): one
+#: adapted layer's code is compiled once per weight shape and input kind (SmolLM2: 7 shapes, the first
+#: block's inputs without grad), and past the limit dynamo would silently run the rest eagerly.
+COMPILE_RECOMPILE_LIMIT = 64
+
+
+def compile_adapters(model: nn.Module) -> int:
+    """Compile each adapted layer of ``model`` in place (``nn.Module.compile``: names unchanged).
+
+    The layers share their code, so there is one compiled graph per weight shape (their weights,
+    factors and mask buffers are graph inputs), whatever the depth. Whole transformer blocks are
+    not compiled: transformers' blocks carry a ``layer_idx`` that dynamo specialises on, one
+    recompilation per block.
+
+    Returns:
+        int: how many layers were compiled.
+
+    Raises:
+        ValueError: compiling is unavailable here.
+    """
+    from asymlora.adapters.compiled import require_compile
+    from asymlora.adapters.inject import adapted_modules
+
+    require_compile(next(model.parameters()).device)
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, COMPILE_RECOMPILE_LIMIT)
+    modules = adapted_modules(model)
+    for module in modules.values():
+        module.compile()
+    return len(modules)
+
+
+def _b_only_compiled(model: nn.Module, settings: Settings) -> Built:
+    built = _asymlora("b_only", model, settings)
+    compile_adapters(built.model)
+    return built
+
+
+#: B-only variants: configuration name -> builder.
+B_ONLY_VARIANTS = {
+    "asymlora_b_only_no_dropout": functools.partial(_asymlora, "b_only", dropout=0.0),
+    "asymlora_b_only_v1": functools.partial(_asymlora, "b_only", mask_stream="v1"),
+    "asymlora_b_only_compiled": _b_only_compiled,
+}
+for _name, _builder in B_ONLY_VARIANTS.items():
+    register(_name)(_builder)
 
 
 # ---------------------------------------------------------------------------- PEFT
@@ -216,9 +274,11 @@ def adapter_floor(model: nn.Module, settings: Settings) -> Built:
     return _peft(model, settings, _lora_config(settings, 0.0), freeze_a=True)
 
 
-#: The canonical order (also the interleaving order of a suite).
-ORDER = ("asymlora_b_only", "asymlora_a_only", "asymlora_lora", "peft_lora", "peft_lora_fa", "peft_adalora",
-         "head_only", "adapter_floor")
+#: The default suite's configurations in the canonical order (also the interleaving order of a suite).
+DEFAULT_SUITE = ("asymlora_b_only", "asymlora_a_only", "asymlora_lora", "peft_lora", "peft_lora_fa", "peft_adalora",
+                 "head_only", "adapter_floor")
+#: Every configuration in the canonical order (the default suite, then the B-only variants, on request only).
+ORDER = (*DEFAULT_SUITE, *B_ONLY_VARIANTS)
 assert set(ORDER) == set(CONFIGURATIONS)
 
 
@@ -236,6 +296,8 @@ def configuration_name(name: str) -> str:
     key = name.strip()
     if key in CONFIGURATIONS:
         return key
+    if ASYMLORA_PREFIX + key in B_ONLY_VARIANTS:
+        return ASYMLORA_PREFIX + key
     from asymlora.methods import canonical_name
 
     method = canonical_name(key)
@@ -243,4 +305,5 @@ def configuration_name(name: str) -> str:
 
 
 #: The names a user types: the asymlora methods, then the other configurations.
-USER_NAMES = (*ASYMLORA_METHODS, *(c for c in ORDER if not c.startswith(ASYMLORA_PREFIX)))
+USER_NAMES = (*ASYMLORA_METHODS, *(c for c in ORDER if not c.startswith(ASYMLORA_PREFIX)),
+              *(c[len(ASYMLORA_PREFIX):] for c in B_ONLY_VARIANTS))

@@ -186,6 +186,7 @@ def sweep_markdown(document: dict) -> str:
                      f"{result['suite']['steps']} |")
     lines += ["", "Ratios of medians; in brackets the ratio of the fastest steps; ✗ marks a missed target "
                   "(step ≤ 1.00 × PEFT LoRA, ≤ 1.03 × floor; adapter-attributable saved ≤ 0.02 × PEFT LoRA)."]
+    lines += _sweep_steps_and_targets(document)
     mask = document.get("mask_crossover")
     if mask:
         lines += ["", f"## Mask-path crossover (lean function forward + backward, r = {mask['rank']}, "
@@ -201,6 +202,26 @@ def sweep_markdown(document: dict) -> str:
                   f"{env['load_average_start'][0]:.2f}, at end {env['load_average_end'][0]:.2f}; "
                   f"sweep took {sweep['seconds']:.0f} s.", ""]
     return "\n".join(lines)
+
+
+def _sweep_steps_and_targets(document: dict) -> list[str]:
+    """Every configuration's median step per workload, then every target checked (met or not)."""
+    names = list(document["sweep"]["configurations"])
+    lines = ["", "## Median step per configuration (s; fastest step in brackets)", "",
+             "| workload | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for workload, result in document["results"].items():
+        rows = result["configurations"]
+        cells = [f"{rows[n]['step_time_median_s']:.4f} ({rows[n]['step_time_min_s']:.4f})" if n in rows else "–"
+                 for n in names]
+        lines.append(f"| {workload} | " + " | ".join(cells) + " |")
+    lines += ["", "## Targets", "", "| workload | target | measured (median) | by fastest step | limit | met |",
+              "|---|---|---:|---:|---:|---|"]
+    for workload, result in document["results"].items():
+        for check in result["sweep_targets"]:
+            met = {None: "not measured", True: "met", False: "**missed**"}[check["met"]]
+            lines.append(f"| {workload} | {check['target']} | {_fmt(check['measured'], '.3f')} | "
+                         f"{_fmt(check.get('measured_by_min_step'), '.3f')} | {check['limit']:.2f} | {met} |")
+    return lines
 
 
 def sweep_chart(document: dict) -> bytes:

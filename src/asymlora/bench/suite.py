@@ -28,7 +28,7 @@ from typing import Callable
 
 import torch
 
-from asymlora.bench.configs import ORDER, REFERENCE, Settings, build
+from asymlora.bench.configs import DEFAULT_SUITE, ORDER, REFERENCE, Settings, build
 from asymlora.bench.saved import count_saved
 from asymlora.bench.step import Trainer, summarise
 from asymlora.bench.workload import make_workload
@@ -63,7 +63,7 @@ class SuiteOptions:
     init: bool = True
     svd: bool = True
     mask_path: bool = True
-    configurations: list[str] = field(default_factory=lambda: list(ORDER))
+    configurations: list[str] = field(default_factory=lambda: list(DEFAULT_SUITE))
     seed: int = 0
     task: str = "classification"      # or "causal_lm"
 

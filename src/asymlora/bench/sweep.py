@@ -16,9 +16,11 @@ name                   model, batch × tokens, targets                          
 
 Each workload runs as one :func:`~asymlora.bench.suite.run_suite` (its configurations' timed steps
 interleaved, default B-only, PEFT LoRA and the adapter floor); the sweep adds, once, the mask-path
-crossover (:func:`~asymlora.bench.mask_path.measure_crossover`), and checks per workload the
-targets: B-only step ≤ 1.00 × PEFT LoRA and ≤ 1.03 × the adapter floor, B-only's
-adapter-attributable saved activations ≤ 2 % of PEFT LoRA's — each from the one run's figures.
+crossover (:func:`~asymlora.bench.mask_path.measure_crossover`; ``crossover=False`` skips it), and
+checks per workload the targets (:data:`SWEEP_TARGETS`): B-only step ≤ 1.00 × PEFT LoRA and
+≤ 1.03 × the adapter floor, B-only's adapter-attributable saved activations ≤ 2 % of PEFT LoRA's,
+and, where those configurations ran, B-only ≤ 1.03 × B-only without dropout and compiled B-only ≤
+eager B-only — each from the one run's figures.
 """
 
 from __future__ import annotations
@@ -36,11 +38,29 @@ from asymlora.bench.suite import SuiteOptions, environment, run_suite
 #: The sweep's default configurations: what its targets compare.
 SWEEP_CONFIGURATIONS = ("asymlora_b_only", "peft_lora", "adapter_floor")
 
-#: Targets per workload: (name, figure of B-only over figure of the other, limit).
+@dataclass(frozen=True)
+class SweepTarget:
+    """``figure`` of configuration ``ours`` over the same figure of ``other`` must be ≤ ``limit``.
+    ``always``: reported (as not measured) even when a configuration did not run."""
+
+    name: str
+    figure: str
+    ours: str
+    other: str
+    limit: float
+    always: bool = True
+
+
+#: Targets per workload.
 SWEEP_TARGETS = (
-    ("B-only step / PEFT LoRA", "step_time_median_s", "peft_lora", 1.00),
-    ("B-only step / adapter floor", "step_time_median_s", "adapter_floor", 1.03),
-    ("B-only adapter-attributable saved / PEFT LoRA", "adapter_activation_bytes", "peft_lora", 0.02),
+    SweepTarget("B-only step / PEFT LoRA", "step_time_median_s", "asymlora_b_only", "peft_lora", 1.00),
+    SweepTarget("B-only step / adapter floor", "step_time_median_s", "asymlora_b_only", "adapter_floor", 1.03),
+    SweepTarget("B-only adapter-attributable saved / PEFT LoRA", "adapter_activation_bytes", "asymlora_b_only",
+                "peft_lora", 0.02),
+    SweepTarget("B-only step / B-only without dropout", "step_time_median_s", "asymlora_b_only",
+                "asymlora_b_only_no_dropout", 1.03, always=False),
+    SweepTarget("compiled B-only step / eager B-only", "step_time_median_s", "asymlora_b_only_compiled",
+                "asymlora_b_only", 1.00, always=False),
 )
 
 
@@ -90,17 +110,33 @@ def _resolve_model(workload: SweepWorkload) -> str | None:
 def check_sweep_targets(document: dict) -> list[dict]:
     """:data:`SWEEP_TARGETS` for one workload's ``bench.json`` document (``met`` None when a figure is missing)."""
     rows = document["configurations"]
-    ours = rows.get("asymlora_b_only")
     checks = []
-    for name, key, other, limit in SWEEP_TARGETS:
-        theirs = rows.get(other)
+    for target in SWEEP_TARGETS:
+        ours, theirs, key, limit = rows.get(target.ours), rows.get(target.other), target.figure, target.limit
+        if not target.always and not (ours and theirs):
+            continue
         value = ours[key] / theirs[key] if ours and theirs and theirs[key] else None
         by_min = None
         if key == "step_time_median_s" and value is not None:
             by_min = ours["step_time_min_s"] / theirs["step_time_min_s"]
-        checks.append({"target": name, "measured": value, "limit": limit, "unit": "ratio",
+        checks.append({"target": target.name, "measured": value, "limit": limit, "unit": "ratio",
                        "met": None if value is None else value <= limit, "measured_by_min_step": by_min})
     return checks
+
+
+def select_workloads(names: list[str] | None) -> tuple[SweepWorkload, ...]:
+    """The workloads named (all of :data:`SWEEP` for None), in the sweep's order.
+
+    Raises:
+        ValueError: an unknown name (the message lists the known ones).
+    """
+    if not names:
+        return SWEEP
+    known = {w.name: w for w in SWEEP}
+    for name in names:
+        if name not in known:
+            raise ValueError(f"unknown sweep workload {name!r}; choose from {', '.join(known)}")
+    return tuple(w for w in SWEEP if w.name in names)
 
 
 def workload_options(base: SuiteOptions, workloads: tuple[SweepWorkload, ...] = SWEEP, steps: int | None = None,

@@ -123,12 +123,12 @@ def _add_suite(group: typer.Typer) -> None:
         svd: bool = typer.Option(True, "--svd/--no-svd", help="also time the authors' full-SVD init (~25 s on CPU)"),
         seed: int = _seed(),
         quick: bool = typer.Option(False, "--quick", help="tiny random BERT, batch 4 × 32, 2 steps, no SVD"),
-        mask_path: str = typer.Option("auto", "--mask-path", help="B-only dropout mask: auto (by size), saved "
+        mask_path: str = typer.Option("auto", "--mask-path", help="v1 dropout mask (b_only_v1): auto (by size), saved "
                                                                   "(bit-packed) or regenerated, for every module"),
     ) -> None:
         """One workload: asymlora (b_only, a_only, lora) against PEFT LoRA, LoRA-FA, AdaLoRA, head-only and the floor."""
         from asymlora.adapters.dropout import MASK_PATHS, forced_mask_path
-        from asymlora.bench.configs import ORDER
+        from asymlora.bench.configs import DEFAULT_SUITE
         from asymlora.bench.report import markdown, write_report
         from asymlora.bench.suite import run_suite, validate
 
@@ -137,7 +137,7 @@ def _add_suite(group: typer.Typer) -> None:
                                      rank=rank, alpha=alpha, dropout=dropout, targets=targets, dtype=dtype,
                                      device=device, threads=threads, steps=steps, warmup=warmup, task=task,
                                      configurations=configurations, memory=memory, svd=svd, seed=seed,
-                                     default_configurations=ORDER)
+                                     default_configurations=DEFAULT_SUITE)
             if quick:
                 options.model = options.model or "bert-tiny"
                 options.batch, options.length, options.steps, options.warmup = 4, 32, 2, 1
@@ -163,13 +163,18 @@ def _add_sweep(group: typer.Typer) -> None:
         rank: int = _rank(), alpha: float = _alpha(), dropout: float = _dropout(),
         dtype: str = dtype_option(), device: str = device_option(), threads: Optional[int] = threads_option(),
         steps: Optional[int] = _steps("each workload's own"), warmup: Optional[int] = _warmup("each workload's own"),
-        configurations: Optional[str] = _configurations("b_only, peft_lora, adapter_floor"),
+        configurations: Optional[str] = _configurations("b_only, peft_lora, adapter_floor; also b_only_no_dropout, "
+                                                        "b_only_v1, b_only_compiled"),
+        workloads: Optional[str] = typer.Option(None, "--workloads", help="comma-separated: tiny_bert, minilm, "
+                                                "llama7b_qv, llama7b_all, smollm2 (default all five)"),
+        crossover: bool = typer.Option(True, "--crossover/--no-crossover", help="also measure the v1 mask-path "
+                                       "crossover (CPU)"),
         seed: int = _seed(),
     ) -> None:
         """The shape sweep: 5 workloads (tiny BERT, MiniLM, a 2-layer 7B Llama with q/v and all-linear, SmolLM2)."""
         from asymlora.bench.report import sweep_markdown, write_sweep_report
         from asymlora.bench.suite import validate
-        from asymlora.bench.sweep import SWEEP_CONFIGURATIONS, run_sweep, workload_options
+        from asymlora.bench.sweep import SWEEP_CONFIGURATIONS, run_sweep, select_workloads, workload_options
 
         with user_input():
             options = _suite_options(model=None, layers=None, batch_size=16, max_length=128, rank=rank, alpha=alpha,
@@ -178,9 +183,15 @@ def _add_sweep(group: typer.Typer) -> None:
                                      configurations=configurations, memory=True, svd=True, seed=seed,
                                      default_configurations=SWEEP_CONFIGURATIONS)
             validate(options)
-            workload_options(options, steps=steps, warmup=warmup)
+            chosen = select_workloads(_names(workloads))
+            workload_options(options, chosen, steps=steps, warmup=warmup)
+            if "asymlora_b_only_compiled" in options.configurations:
+                from asymlora.adapters.compiled import require_compile
+
+                require_compile(options.device, "or drop b_only_compiled from --configurations")
         _run_and_write(out_dir(out, "bench-sweep"),
-                       lambda progress: run_sweep(options, steps=steps, warmup=warmup, progress=progress),
+                       lambda progress: run_sweep(options, chosen, steps=steps, warmup=warmup, crossover=crossover,
+                                                 progress=progress),
                        write_sweep_report, sweep_markdown)
 
 
@@ -233,7 +244,7 @@ def _add_throughput(group: typer.Typer) -> None:
         seed: int = _seed(),
     ) -> None:
         """The rebuttal's throughput table: every row (configuration at a rank) timed interleaved."""
-        from asymlora.bench.configs import ORDER
+        from asymlora.bench.configs import DEFAULT_SUITE
         from asymlora.bench.suite import validate
         from asymlora.bench.throughput import parse_rows, run_throughput, throughput_markdown, write_throughput_report
 
@@ -245,7 +256,7 @@ def _add_throughput(group: typer.Typer) -> None:
                                      rank=8, alpha=alpha, dropout=dropout, targets=targets, dtype=dtype,
                                      device=device, threads=threads, steps=steps, warmup=warmup, task=task,
                                      configurations=None, memory=True, svd=True, seed=seed,
-                                     default_configurations=ORDER)
+                                     default_configurations=DEFAULT_SUITE)
             options.configurations = sorted({row.configuration for row in parsed})
             validate(options)
             if options.model is not None:

@@ -40,7 +40,7 @@ OVERRIDE_TYPES: dict[str, tuple] = {
     "max_length": (int,), "train_limit": (int,), "eval_limit": (int,), "alpha": (int, float),
     "dropout": (int, float), "targets": (list, str), "warmup_ratio": (int, float), "weight_decay": (int, float),
     "eval_steps": (int,), "evals_per_run": (int,), "evals_per_epoch": (int,), "grad_accum": (int,), "save_checkpoints": (bool,),
-    "alpha_ratio": (int, float), "bf16": (bool,), "gradient_checkpointing": (bool,),
+    "alpha_ratio": (int, float), "bf16": (bool,), "gradient_checkpointing": (bool,), "mask_stream": (str,),
 }
 ADAPTER_SEED_MODES = ("per_seed", "same")
 #: An experiment name names a folder (``runs/<name>``): one plain path component.

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asymlora.adapters.config import closest
+from asymlora.adapters.mask_stream import mask_stream_identity
 
 
 @dataclass
@@ -54,6 +55,7 @@ class TrainConfig:
     threads: int | None = None
     logging_steps: int | None = None
     progress: bool = False  # Trainer progress bars and per-step log lines (quiet by default; --verbose)
+    mask_stream: str | None = None  # dropout-mask version (adapters.mask_stream.MASK_STREAMS); None: the default, v2
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -77,10 +79,16 @@ OPTIONAL_IDENTITY_FIELDS = ("alpha_ratio", "bf16", "evals_per_epoch")
 
 
 def identity(config: "TrainConfig") -> dict:
-    """The fields that change what a run computes (its fingerprint's input)."""
+    """The fields that change what a run computes (its fingerprint's input).
+
+    The dropout-mask version joins only when it draws masks other than the legacy ones
+    (:func:`~asymlora.adapters.mask_stream.mask_stream_identity`: dropout > 0 and not ``"v1"``),
+    so runs without dropout keep the fingerprint they always had.
+    """
     data = config.to_dict()
     out = {k: data[k] for k in IDENTITY_FIELDS}
     out.update({k: data[k] for k in OPTIONAL_IDENTITY_FIELDS if data[k] is not None})
+    out.update(mask_stream_identity(float(config.dropout or 0.0), config.mask_stream))
     return out
 
 

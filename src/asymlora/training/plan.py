@@ -126,5 +126,5 @@ def validate(config: TrainConfig, check_sources: bool = True) -> Plan:
     resolved = resolve(config, task.hyper, ref.default_targets, head)
     if spec.kind == "adapter":  # the adapter's own settings (alpha, dropout, targets) fail here, not after loading
         spec.adapter_config(config.rank, resolved.alpha, config.dropout, resolved.targets, resolved.adapter_seed,
-                            resolved.head_modules)
+                            resolved.head_modules, config.mask_stream)
     return Plan(task, family, spec, ref, int(config.rank) if spec.uses_rank else 0, resolved)

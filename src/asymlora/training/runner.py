@@ -126,7 +126,7 @@ def _build_model(config: TrainConfig, plan: Plan, total_steps: int):
     total_params = sum(p.numel() for p in model.parameters())
     model = prepare(model, plan.method, rank=max(plan.rank, 1), alpha=resolved.alpha, dropout=config.dropout,
                     targets=resolved.targets, seed=resolved.adapter_seed, head_modules=resolved.head_modules,
-                    total_steps=total_steps)
+                    total_steps=total_steps, mask_stream=config.mask_stream)
     return model, total_params
 
 
