@@ -95,6 +95,16 @@ def b_gradient(grad_out: torch.Tensor, projected: torch.Tensor, scaling: float) 
     return grad_B * scaling
 
 
+def in_factor_dtype(factor: torch.Tensor, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """``tensors`` cast to the trained factor's dtype for backward (no copy when they match).
+
+    Under autocast (bf16 on the CPU, fp16 on a GPU) the forward's ``u`` and the upstream gradient
+    arrive in the low precision while B stays fp32: the backward's products then run in B's dtype,
+    ∂L/∂B comes out in B's dtype and ∂L/∂x is cast back to x's.
+    """
+    return tuple(t.to(factor.dtype) for t in tensors)
+
+
 class FrozenAProjection(torch.autograd.Function):
     """``s · B (A · drop(x))`` with A frozen, saving only ``u = A · drop(x)`` and a mask seed.
 
@@ -130,12 +140,13 @@ class FrozenAProjection(torch.autograd.Function):
         else:
             projected = F.linear(x, A)
         ctx.save_for_backward(projected, A, B, packed)
-        ctx.scaling, ctx.p, ctx.seed = scaling, p, seed
+        ctx.scaling, ctx.p, ctx.seed, ctx.x_dtype = scaling, p, seed, x.dtype
         return F.linear(projected, B * scaling)
 
     @staticmethod
     def backward(ctx, grad_out):
         projected, A, B, packed = ctx.saved_tensors
+        grad_out, projected = in_factor_dtype(B, grad_out, projected)
         grad_x = grad_B = None
         if ctx.needs_input_grad[2]:
             grad_B = b_gradient(grad_out, projected, ctx.scaling)
@@ -146,6 +157,7 @@ class FrozenAProjection(torch.autograd.Function):
                 grad_x.masked_fill_(unpack_mask(packed, grad_x.shape), 0)
             elif ctx.p > 0:
                 grad_x = zero_dropped(grad_x, ctx.seed, ctx.p, inplace=True)
+            grad_x = grad_x.to(ctx.x_dtype)
         return grad_x, None, grad_B, None, None, None
 
 
@@ -167,18 +179,20 @@ class HashedFrozenAProjection(torch.autograd.Function):
         mask = hashed_drop_mask(keys, x.shape, p, x.device)
         projected = F.linear(x.masked_fill(mask, 0), A).mul_(keep_scale(p))
         ctx.save_for_backward(projected, A, B, keys)
-        ctx.scaling, ctx.p = scaling, p
+        ctx.scaling, ctx.p, ctx.x_dtype = scaling, p, x.dtype
         return F.linear(projected, B * scaling)
 
     @staticmethod
     def backward(ctx, grad_out):
         projected, A, B, keys = ctx.saved_tensors
+        grad_out, projected = in_factor_dtype(B, grad_out, projected)
         grad_x = grad_B = None
         if ctx.needs_input_grad[2]:
             grad_B = b_gradient(grad_out, projected, ctx.scaling)
         if ctx.needs_input_grad[0]:
             grad_x = F.linear(grad_out, B.t() * (ctx.scaling * keep_scale(ctx.p))) @ A
             grad_x = grad_x.masked_fill_(hashed_drop_mask(keys, grad_x.shape, ctx.p, grad_x.device), 0)
+            grad_x = grad_x.to(ctx.x_dtype)
         return grad_x, None, grad_B, None, None, None
 
 
