@@ -55,6 +55,7 @@ class TrainConfig:
     threads: int | None = None
     logging_steps: int | None = None
     progress: bool = False  # Trainer progress bars and per-step log lines (quiet by default; --verbose)
+    compile: bool = False  # torch.compile the model (inductor); not in the identity: the same maths, faster
     mask_stream: str | None = None  # dropout-mask version (adapters.mask_stream.MASK_STREAMS); None: the default, v2
 
     def to_dict(self) -> dict:

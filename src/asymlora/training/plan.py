@@ -10,6 +10,8 @@ which validates itself; :func:`validate` builds one so they fail here, before lo
 
 from __future__ import annotations
 
+import torch
+
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -119,6 +121,10 @@ def validate(config: TrainConfig, check_sources: bool = True) -> Plan:
         check_reachable_sources(config, task, ref)
     if config.report_to not in (None, "", "none"):
         check_report_to(config.report_to)
+    if config.compile:
+        from asymlora.adapters.compiled import require_compile
+
+        require_compile("cuda" if torch.cuda.is_available() else "cpu", "or drop --compile")
     family.check_model(ref, task)  # e.g. a seq2seq task asked of a decoder-only model
     head = family.head_modules(ref, task)
     if spec.kind == "linear_probe" and not head:

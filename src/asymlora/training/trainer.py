@@ -105,6 +105,7 @@ def training_arguments(config: TrainConfig, resolved: Resolved, options, out: Pa
         ddp_find_unused_parameters=False,
         use_cpu=not torch.cuda.is_available(),
         bf16=bool(config.bf16),
+        torch_compile=bool(config.compile),
         activation_checkpointing=bool(config.gradient_checkpointing),
         activation_checkpointing_kwargs={"use_reentrant": False} if config.gradient_checkpointing else None,
     )
