@@ -76,6 +76,9 @@ def test_ties_and_dare_on_b_equal_their_formulas_and_peft(folders):
     ties = merge_tensors(tensors, WEIGHTS, MERGE_METHODS["ties"], 0.3, key=key)
     torch.testing.assert_close(ties, _ties_by_formula(tensors, WEIGHTS, 0.3), atol=1e-12, rtol=0)
     torch.testing.assert_close(ties, merge_utils.ties(tensors, weight, 0.3), atol=1e-12, rtol=0)
+    masked = merge_tensors(tensors, WEIGHTS, MERGE_METHODS["magnitude"], 0.3, key=key)
+    torch.testing.assert_close(masked, sum(w * _trim(t, 0.3) for w, t in zip(WEIGHTS, tensors)), atol=1e-12, rtol=0)
+    torch.testing.assert_close(masked, merge_utils.magnitude_prune(tensors, weight, 0.3), atol=1e-12, rtol=0)
     masks = keep_masks(tuple(tensors[0].shape), 3, 0.5, seed=7, key=key)
     assert 0.3 < masks.mean().item() < 0.7
     dropped = [t * m / 0.5 for t, m in zip(tensors, masks)]

@@ -61,7 +61,7 @@ def check_merge_arguments(count: int, weights: Sequence[float], method: MergeMet
     if not all(math.isfinite(w) for w in weights):
         raise ValueError(f"merge weights must be finite numbers, got {list(weights)}")
     if density is not None and not method.uses_density:
-        raise ValueError(f"--density applies to the pruning methods (ties, dare_linear, dare_ties), not to "
+        raise ValueError(f"--density applies to the pruning methods (ties, dare_linear, dare_ties, magnitude), not to "
                          f"{method.name}; leave it out")
     if density is not None and not 0.0 < density <= 1.0:
         raise ValueError(f"--density must be in (0, 1] (the fraction of B's entries kept), got {density}")
@@ -131,7 +131,7 @@ def merge_adapters(adapters: Sequence, weights: Sequence[float], method: str = "
             adapters; all must train B only (or A only), with bit-identical frozen factors, the same
             targets, ranks and scalings, on the same base model.
         weights (Sequence[float]): one finite weight per adapter (negative subtracts).
-        method (str): ``linear``, ``ties``, ``dare_linear`` or ``dare_ties``.
+        method (str): ``linear``, ``ties``, ``dare_linear``, ``dare_ties`` or ``magnitude`` (LoRI-style masks).
         density (float | None): kept fraction in (0, 1] for the pruning methods (default: the method's).
         seed (int): seed of DARE's random masks.
         heads (str): ``"sum"`` (weighted sum of ``modules_to_save``; equal shapes needed) or ``"drop"``.

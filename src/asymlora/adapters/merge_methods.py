@@ -20,6 +20,10 @@ dare_linear    DARE (Yu et al., 2024): keep each entry with probability ``densit
                ``p = 1 − density``), rescale kept entries by ``1 / density``, then ``Σ_i w_i T̃_i``.
                Default density 0.1 (the paper's drop rate 0.9). Seeded (see below).
 dare_ties      DARE's drop and rescale, then TIES's sign election and disjoint mean.
+magnitude      LoRI-style per-task sparse masks on B (Zhang et al., 2025), chosen by magnitude
+               after training: trim each ``T_i`` as ``ties`` does, then ``Σ_i w_i T̂_i`` (the masks
+               make the tasks' updates overlap less). Default density 0.1 (LoRI's 90% sparsity
+               of B). LoRI also retrains B under its mask; this method applies the masks only.
 =============  ==============================================================================
 
 The weights enter as in PEFT's ``peft.utils.merge_utils`` (``ties``: sign elected on the unweighted
@@ -102,6 +106,10 @@ def _dare_ties(stacked, weights, density, masks):
     return disjoint_mean(drop_and_rescale(stacked, density, masks), weights)
 
 
+def _magnitude(stacked, weights, density, masks):
+    return _weighted(trim_by_magnitude(stacked, density), weights).sum(dim=0)
+
+
 MERGE_METHODS: dict[str, MergeMethod] = {m.name: m for m in (
     MergeMethod("linear", "Σ wᵢ Bᵢ: exact task arithmetic (negative weights subtract)", _linear),
     MergeMethod("ties", "TIES: trim to the top density by magnitude, elect sign, disjoint mean", _ties, 0.2),
@@ -109,6 +117,7 @@ MERGE_METHODS: dict[str, MergeMethod] = {m.name: m for m in (
                 random=True),
     MergeMethod("dare_ties", "DARE's drop and rescale, then TIES's sign election and disjoint mean", _dare_ties, 0.1,
                 random=True),
+    MergeMethod("magnitude", "LoRI-style sparse masks: keep each Bᵢ's top density by magnitude, Σ wᵢ", _magnitude, 0.1),
 )}
 
 

@@ -32,9 +32,10 @@ def register(app: typer.Typer) -> None:
         adapters: List[str] = typer.Argument(..., help="adapter folders trained from the same frozen A"),
         weights: str = typer.Option(..., "--weights", help="one weight per adapter, comma-separated (negative "
                                     "subtracts a task)"),
-        method: str = typer.Option("linear", "--method", help="linear, ties, dare_linear or dare_ties"),
+        method: str = typer.Option("linear", "--method", help="linear, ties, dare_linear, dare_ties or magnitude "
+                                   "(LoRI-style masks)"),
         density: Optional[float] = typer.Option(None, "--density", help="fraction of B kept by ties / dare "
-                                                "(default: ties 0.2, dare 0.1)"),
+                                                "(default: ties 0.2, dare and magnitude 0.1)"),
         seed: int = typer.Option(0, "--seed", min=0, help="seed of DARE's random drop"),
         heads: str = typer.Option("sum", "--heads", help="saved heads (modules_to_save): sum (weighted, same "
                                   "shapes) or drop"),

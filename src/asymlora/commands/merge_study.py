@@ -44,8 +44,8 @@ def register(app: typer.Typer) -> None:
         if set(with_labels.values()) != {3}:
             raise UserError(f"--tasks {tasks}: the study builds 3-way heads; give 3-class tasks (tweets, aclsum_*)")
         chosen = parse_seeds(seeds)
-        study = MergeStudy(tasks=names, seeds=tuple(chosen.values or range(chosen.count or 3)), steps=steps, eval_limit=eval_limit,
-                           threads=threads)
+        study = MergeStudy(tasks=names, seeds=tuple(chosen.values or range(chosen.count or 3)), steps=steps,
+                           eval_limit=eval_limit, threads=threads)
         folder = out_dir(out, "merging")
         result = run_study(study, folder, say=typer.echo).to_dict()
         result["command"] = command_line()

@@ -36,6 +36,7 @@ MERGES = (
     ("asymlora ties", "asymlora", "ties", "one"),
     ("asymlora dare_linear", "asymlora", "dare_linear", "one"),
     ("asymlora dare_ties", "asymlora", "dare_ties", "one"),
+    ("asymlora magnitude", "asymlora", "magnitude", "one"),
     ("peft linear", "peft", "linear", "one"),
     ("peft linear mean", "peft", "linear", "mean"),
     ("peft ties", "peft", "ties", "one"),
@@ -61,6 +62,7 @@ class MergeStudy:
     threads: int = 1
     ties_density: float = 0.2
     dare_density: float = 0.1
+    magnitude_density: float = 0.1
 
 
 @dataclass
@@ -112,7 +114,8 @@ def _weights(rule: str, count: int) -> list[float]:
 
 
 def _density(study: MergeStudy, method: str) -> float | None:
-    return study.ties_density if method == "ties" else study.dare_density if method.startswith("dare") else None
+    return {"ties": study.ties_density, "magnitude": study.magnitude_density}.get(
+        method, study.dare_density if method.startswith("dare") else None)
 
 
 def asymlora_bodies(study: MergeStudy, adapters: list[Path], seed: int) -> dict[str, dict[str, torch.Tensor]]:

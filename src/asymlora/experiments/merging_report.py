@@ -31,8 +31,9 @@ def merging_table(result: dict) -> str:
     for body, per_task in _by_body(result["scores"], tasks).items():
         means = [statistics.mean(v) for v in per_task.values() if v]
         lines.append(f"| {body} | {' | '.join(_cell(per_task[t]) for t in tasks)} | {statistics.mean(means):.1f} |")
-    lines += ["", f"Accuracy ×100 on each task's fixed test subset, mean ± sd over seeds {', '.join(map(str, seeds))}.",
-              "", "| merge | largest relative ‖ΔW − Σ wᵢ ΔWᵢ‖_F / ‖Σ wᵢ ΔWᵢ‖_F (modules × seeds) |", "|---|---:|"]
+    lines += ["", f"Accuracy ×100 on each task's fixed test subset, mean ± sd over seeds "
+              f"{', '.join(map(str, seeds))}.", "",
+              "| merge | largest relative ‖ΔW − Σ wᵢ ΔWᵢ‖_F / ‖Σ wᵢ ΔWᵢ‖_F (modules × seeds) |", "|---|---:|"]
     worst: dict[str, float] = {}
     for row in result["exactness"]:
         worst[row["body"]] = max(worst.get(row["body"], 0.0), row["max_relative_error"])
