@@ -25,10 +25,12 @@ def register(app: typer.Typer) -> None:
         steps: int = typer.Option(100, "--max-steps", min=1, help="optimiser steps per adapter"),
         eval_limit: int = typer.Option(300, "--eval-limit", min=1, help="test examples scored per task"),
         threads: int = typer.Option(1, "--threads", min=1, help="CPU threads"),
+        train_only: bool = typer.Option(False, "--train-only", help="train the runs of --seeds and stop (several "
+                                        "such calls with different seeds can share one --out in parallel)"),
         out: Optional[str] = typer.Option(None, "--out", help="output folder (default runs/merging)"),
     ) -> None:
         """Train B-only adapters per task from one frozen A, merge them (asymlora and PEFT), score each task."""
-        from asymlora.experiments.merging import MergeStudy, run_study
+        from asymlora.experiments.merging import MergeStudy, run_study, train_adapters
         from asymlora.experiments.merging_report import merging_plot, merging_table
         from asymlora.tasks import get_task
 
@@ -47,6 +49,9 @@ def register(app: typer.Typer) -> None:
         study = MergeStudy(tasks=names, seeds=tuple(chosen.values or range(chosen.count or 3)), steps=steps,
                            eval_limit=eval_limit, threads=threads)
         folder = out_dir(out, "merging")
+        if train_only:
+            train_adapters(study, folder, say=typer.echo)
+            return
         result = run_study(study, folder, say=typer.echo).to_dict()
         result["command"] = command_line()
         write_json(folder / "merging.json", result)
