@@ -73,3 +73,6 @@ def test_table_reports_mean_and_sd_per_task():
     table = merging_table(result)
     assert "| single tweets | 61.0 ± 1.4 | 51.0 ± 1.4 | 56.0 |" in table
     assert "| peft cat | 3.00e-08 |" in table
+    one = merging_table({**result, "study": {"tasks": list(STUDY.tasks), "seeds": [0]},
+                         "scores": [r for r in scores if r["seed"] == 0]})
+    assert "| single tweets | 60.0 | 50.0 | 55.0 |" in one and "one seed (0)" in one

@@ -17,8 +17,9 @@ def _by_body(scores: list[dict], tasks: list[str]) -> dict[str, dict[str, list[f
 def _cell(values: list[float]) -> str:
     if not values:
         return ""
-    spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.1f} ± {spread:.1f}"
+    if len(values) == 1:
+        return f"{values[0]:.1f}"
+    return f"{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f}"
 
 
 def merging_table(result: dict) -> str:
@@ -31,8 +32,8 @@ def merging_table(result: dict) -> str:
     for body, per_task in _by_body(result["scores"], tasks).items():
         means = [statistics.mean(v) for v in per_task.values() if v]
         lines.append(f"| {body} | {' | '.join(_cell(per_task[t]) for t in tasks)} | {statistics.mean(means):.1f} |")
-    lines += ["", f"Accuracy ×100 on each task's fixed test subset, mean ± sd over seeds "
-              f"{', '.join(map(str, seeds))}.", "",
+    spread = f"mean ± sd over seeds {', '.join(map(str, seeds))}" if len(seeds) > 1 else f"one seed ({seeds[0]})"
+    lines += ["", f"Accuracy ×100 on each task's fixed test subset, {spread}.", "",
               "| merge | largest relative ‖ΔW − Σ wᵢ ΔWᵢ‖_F / ‖Σ wᵢ ΔWᵢ‖_F (modules × seeds) |", "|---|---:|"]
     worst: dict[str, float] = {}
     for row in result["exactness"]:
