@@ -416,6 +416,42 @@ def _pad_rank_12(folder: Path) -> None:
     export_rank([2], get_engine("vllm"), 12)
 
 
+def _merge_pair(folder: Path, **fields) -> None:
+    """Two B-only tiny-bert adapters: ``a0`` (rank 2, seed 0) and ``a1`` (the same, then ``fields``)."""
+    from asymlora.adapters.io import save_adapter
+    from asymlora.methods import prepare
+
+    shutil.copytree(tiny_adapter(), folder / "a0")
+    options = {"rank": 2, "targets": ["query", "value"], "seed": 0, **fields}
+    method = options.pop("method", "b_only")
+    save_adapter(prepare(fresh_base(), method, head_modules=["classifier"], **options), folder / "a1")
+
+
+def _merge_setup(**fields) -> Callable[[Path], None]:
+    return lambda folder: _merge_pair(folder, **fields)
+
+
+def _merge_other_base(folder: Path) -> None:
+    _other_base_adapter(folder)
+    shutil.copytree(tiny_adapter(), folder / "a0")
+    (folder / "adapter").rename(folder / "a1")
+
+
+def _merge_cli(*extra: str, weights: str = "0.5,0.5"):
+    def argv(folder: Path) -> list[str]:
+        return ["merge", str(folder / "a0"), str(folder / "a1"), "--weights", weights, "--out",
+                str(folder / "merged"), *extra]
+    return argv
+
+
+def _merge_api(weights=(0.5, 0.5), **options):
+    def call(folder: Path) -> None:
+        from asymlora.adapters.merge import merge_adapters
+
+        merge_adapters([folder / "a0", folder / "a1"], list(weights), out=folder / "merged", **options)
+    return call
+
+
 def _file_as_parent(folder: Path) -> None:
     (folder / "blocker").write_text("a file, not a folder\n")
 
@@ -622,6 +658,23 @@ CASES: list[Case] = [
          2, "the base model is served (vLLM issue 55193)", "serve with --lora-target-modules covering",
          cli=_verify_for("vllm", "--model", "tiny-llama", "--lora-target-modules", "o_proj"),
          api=_check_for("vllm", on_model=True, served=("o_proj",)), setup=_engine_folder()),
+    Case("merge-different-a", "adapter", "merging adapters drawn from different frozen A (another seed)", 2,
+         "have different frozen A", "train them from the same frozen factor", cli=_merge_cli(), api=_merge_api(),
+         setup=_merge_setup(seed=1)),
+    Case("merge-different-rank", "adapter", "merging adapters of different ranks", 2, "rank 2 vs 4",
+         "merge only adapters with the same rank", cli=_merge_cli(), api=_merge_api(), setup=_merge_setup(rank=4)),
+    Case("merge-different-targets", "adapter", "merging adapters on different target modules", 2,
+         "adapt different modules", "merge only adapters with the same targets", cli=_merge_cli(), api=_merge_api(),
+         setup=_merge_setup(targets=["query"])),
+    Case("merge-different-base", "adapter", "merging adapters trained on different base models", 2,
+         "trained on different base models", "merge only adapters trained on the same base model",
+         cli=_merge_cli(), api=_merge_api(), setup=_merge_other_base),
+    Case("merge-lora", "adapter", "merging LoRA adapters (both factors trained) exactly", 2,
+         "trains both factors (LoRA)", "train them B-only from the same frozen A", cli=_merge_cli(),
+         api=_merge_api(), setup=_merge_setup(method="lora")),
+    Case("merge-weight-count", "adapter", "merge with a weight count that differs from the adapters'", 2,
+         "2 adapters but 3 weights", "give one weight per adapter", cli=_merge_cli(weights="0.5,0.5,1"),
+         api=_merge_api(weights=(0.5, 0.5, 1.0)), setup=_merge_setup()),
     # ---- runs
     Case("out-not-writable", "run", "--out cannot be created (a file is in the way)", 2, "cannot create --out",
          "choose a writable folder",

@@ -39,3 +39,19 @@ def run_cli(args, capsys):
         raise SystemExit(0)
     captured = capsys.readouterr()
     return stop.value.code or 0, captured.out, captured.err
+
+
+def trained_adapter(path, value_seed: int, **fields):
+    """The saved tiny BERT with an adapter (rank 4, alpha 8, classifier saved; ``fields`` override)
+    whose trained factors hold seeded random values; eval mode."""
+    from asymlora.adapters.config import AdapterConfig
+    from asymlora.adapters.inject import inject
+
+    fields = {"rank": 4, "alpha": 8.0, "modules_to_save": ["classifier"], **fields}
+    model = inject(fresh_bert(path), AdapterConfig(**fields))
+    generator = torch.Generator().manual_seed(100 + value_seed)
+    with torch.no_grad():
+        for module in adapted_modules(model).values():
+            for tensor in module.trained_factor_params().values():
+                tensor.copy_(torch.randn(tensor.shape, generator=generator))
+    return model.eval()

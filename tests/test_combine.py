@@ -10,25 +10,16 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from asymlora.adapters.combine import combine  # noqa: E402
-from asymlora.adapters.config import AdapterConfig  # noqa: E402
-from asymlora.adapters.inject import adapted_modules, inject, merge  # noqa: E402
+from asymlora.adapters.inject import adapted_modules, merge  # noqa: E402
 from asymlora.adapters.io import pretrained_weight, save_adapter  # noqa: E402
 
 WEIGHTS = [0.5, -0.3, 1.25]
 
 
-from helpers import fresh_bert as fresh  # noqa: E402
+from helpers import fresh_bert as fresh, trained_adapter  # noqa: E402
 
 
-def trained(path, value_seed, **fields):
-    fields = {"rank": 4, "alpha": 8.0, "modules_to_save": ["classifier"], **fields}
-    model = inject(fresh(path), AdapterConfig(**fields))
-    generator = torch.Generator().manual_seed(100 + value_seed)
-    with torch.no_grad():
-        for module in adapted_modules(model).values():
-            for tensor in module.trained_factor_params().values():
-                tensor.copy_(torch.randn(tensor.shape, generator=generator))
-    return model.eval()
+trained = trained_adapter
 
 
 @pytest.mark.parametrize("train", ["B", "A"])

@@ -6,7 +6,8 @@ parameters. The public API is re-exported here; nothing else lives in this file:
 * adapters on any PyTorch model: :func:`inject` with an :class:`AdapterConfig`, the layer
   :class:`AdaptedLinear`, inspection (:func:`adapted_modules`, :func:`get_adapter_params`,
   :func:`summary`, parameter counts), merging, files (save / load / PEFT / merged export),
-  :func:`combine` and batched serving (:func:`serve`, :func:`adapter_rows`);
+  :func:`combine`, :func:`merge_adapters` (task arithmetic, TIES, DARE on B) and batched serving
+  (:func:`serve`, :func:`adapter_rows`);
 * the paper's methods by name: :func:`get_method` (a :class:`MethodSpec`) and :func:`prepare`
   (make a freshly loaded model ready to train with a method: an adapter method, AdaLoRA, full
   fine-tuning or a linear probe);
@@ -33,6 +34,7 @@ from asymlora.adapters.inject import (
 from asymlora.adapters.combine import combine
 from asymlora.adapters.engine_check import verify_for
 from asymlora.adapters.engine_export import export_for
+from asymlora.adapters.merge import merge_adapters
 from asymlora.adapters.io import fingerprint, load_adapter, read_adapter, save_adapter, save_merged
 from asymlora.adapters.linear import AdaptedLinear
 from asymlora.adapters.peft_interop import export_peft, import_peft
@@ -53,6 +55,9 @@ __all__ = [
     "disable_adapters", "export_for", "export_peft", "fingerprint", "get_adapter_params", "import_peft", "inject", "load_adapter",
     "merge", "read_adapter", "save_adapter", "save_merged", "serve", "summary", "total_parameters",
     "trainable_parameters", "unmerge", "verify_for",
+    "disable_adapters", "export_peft", "fingerprint", "get_adapter_params", "import_peft", "inject", "load_adapter",
+    "merge", "merge_adapters", "read_adapter", "save_adapter", "save_merged", "serve", "summary", "total_parameters",
+    "trainable_parameters", "unmerge",
     "MethodSpec", "get_method", "prepare",
     "load_for_causal_lm", "load_for_image_classification", "load_for_seq2seq", "load_for_sequence_classification",
     "load_tokenizer",

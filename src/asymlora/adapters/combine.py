@@ -42,40 +42,66 @@ def adapter_state(adapter) -> AdapterFile:
 
 def check_shared_frozen(states: Sequence[AdapterFile], allowed_train: str = "AB") -> None:
     """Raise ValueError unless every adapter has the same modules, shapes, ranks, scalings and
-    trained factor, trains one factor only (one of ``allowed_train``), and has bit-identical
-    frozen factors. The message names the first offending module."""
+    trained factor, trains one factor only (one of ``allowed_train``), has bit-identical frozen
+    factors and the same base model. The message names the first offending adapter and module,
+    and what to do."""
     first = states[0].meta
+    for index, state in enumerate(states):
+        lora = next((name for name, entry in state.meta.modules.items() if entry.trained == "AB"), None)
+        if lora is not None:
+            raise ValueError(f"adapter {index}: module {lora!r} trains both factors (LoRA): LoRA factors do not "
+                             f"combine exactly, since Σ wᵢ Bᵢ Aᵢ ≠ (Σ wᵢ Bᵢ)(Σ wᵢ Aᵢ); only adapters that share "
+                             f"a frozen factor do: train them B-only from the same frozen A (method b_only, same "
+                             f"adapter seed)")
     for index, state in enumerate(states[1:], start=1):
         meta = state.meta
         if list(meta.modules) != list(first.modules):
             differing = sorted(set(meta.modules) ^ set(first.modules)) or list(meta.modules)
-            raise ValueError(f"adapters 0 and {index} adapt different modules (first difference: {differing[0]!r})")
+            raise ValueError(f"adapters 0 and {index} adapt different modules (first difference: {differing[0]!r}); "
+                             f"merge only adapters with the same targets")
         if sorted(meta.modules_to_save) != sorted(first.modules_to_save):
             raise ValueError(f"adapters 0 and {index} save different modules_to_save parameters")
+        check_same_base(first, meta, index)
     for name, entry in first.modules.items():
-        if entry.trained == "AB":
-            raise ValueError(f"module {name!r} trains both factors (LoRA): LoRA factors do not combine exactly, "
-                             f"since Σ wᵢ Bᵢ Aᵢ ≠ (Σ wᵢ Bᵢ)(Σ wᵢ Aᵢ); only adapters that share a frozen factor do")
         if entry.trained not in allowed_train:
             raise ValueError(f"module {name!r} trains {entry.trained}; this needs adapters that train "
                              f"{' or '.join(allowed_train)} only")
         for index, state in enumerate(states[1:], start=1):
-            other = state.meta.modules[name]
-            for key in ("shape", "rank", "trained"):
-                if getattr(other, key) != getattr(entry, key):
-                    raise ValueError(f"adapters 0 and {index} differ at module {name!r}: {key} "
-                                     f"{getattr(entry, key)} vs {getattr(other, key)}")
-            if not math.isclose(other.scaling, entry.scaling, rel_tol=1e-12):
-                raise ValueError(f"adapters 0 and {index} differ at module {name!r}: scaling "
-                                 f"{entry.scaling} vs {other.scaling}")
-            for factor, frozen in entry.frozen.items():
-                theirs = other.frozen[factor]
-                if theirs.sha256 != frozen.sha256:
-                    raise ValueError(
-                        f"adapters 0 and {index} have different frozen {factor} in module {name!r} "
-                        f"({frozen.describe()} vs {theirs.describe()}): they do not combine exactly "
-                        f"(like LoRA factors, a sum of products is not a product of sums); train them from the "
-                        f"same frozen factor (same init and seed)")
+            _check_module(name, entry, state.meta.modules[name], index)
+
+
+def _check_module(name: str, entry, other, index: int) -> None:
+    """Raise ValueError unless module ``name`` of adapter ``index`` matches adapter 0's ``entry``."""
+    for key in ("shape", "rank", "trained"):
+        if getattr(other, key) != getattr(entry, key):
+            raise ValueError(f"adapters 0 and {index} differ at module {name!r}: {key} "
+                             f"{getattr(entry, key)} vs {getattr(other, key)}; merge only adapters with the same {key}")
+    if not math.isclose(other.scaling, entry.scaling, rel_tol=1e-12):
+        raise ValueError(f"adapters 0 and {index} differ at module {name!r}: scaling "
+                         f"{entry.scaling} vs {other.scaling}; merge only adapters with the same scaling (alpha / r)")
+    for factor, frozen in entry.frozen.items():
+        theirs = other.frozen[factor]
+        if theirs.sha256 != frozen.sha256:
+            raise ValueError(
+                f"adapters 0 and {index} have different frozen {factor} in module {name!r} "
+                f"({frozen.describe()} vs {theirs.describe()}): they do not combine exactly "
+                f"(like LoRA factors, a sum of products is not a product of sums); train them from the "
+                f"same frozen factor (same init and seed)")
+
+
+def check_same_base(first, meta, index: int) -> None:
+    """Raise ValueError unless adapter ``index``'s base-model fingerprint (target shapes and the
+    SHA-256 of the recorded pretrained weights) equals adapter 0's: a delta is only meaningful on
+    the base it was trained on. The base's name or path may differ (another copy of the same weights)."""
+    mine, theirs = first.base_model, meta.base_model
+    for name, hashed in mine.weights.items():
+        other = theirs.weights.get(name)
+        if other is not None and other != hashed:
+            raise ValueError(f"adapters 0 and {index} were trained on different base models (pretrained weight of "
+                             f"{name!r} differs); merge only adapters trained on the same base model")
+    if mine.modules != theirs.modules:
+        raise ValueError(f"adapters 0 and {index} were trained on different base models (target shapes differ); "
+                         f"merge only adapters trained on the same base model")
 
 
 def _result_model(first, base: nn.Module | None) -> nn.Module:
