@@ -65,7 +65,10 @@ def register(app: typer.Typer) -> None:
                                            "then draws from inductor's RNG)"),
         verbose: bool = verbose_option(),
     ) -> None:
-        """Fine-tune with one method and write metrics.json + adapter/."""
+        """Fine-tune with one method and write metrics.json + adapter/.
+
+        Which method, rank and learning rate for a memory budget: docs/choosing.md, computed from the committed sweeps and frontier by `asymlora evidence`.
+        """
         import json
         import shutil
         from pathlib import Path
