@@ -15,6 +15,50 @@ from asymlora.commands.common import (UserError, batch_size_option, dtype_name, 
 QUICK = {"max_steps": 20, "train_limit": 256, "eval_limit": 128, "max_length": 64}
 
 
+def parse_targets(targets: str | None):
+    """``--targets`` as the config takes it: ``None``, ``"all-linear"``, ``"re:<regex>"`` or a list of suffixes.
+
+    Raises:
+        UserError: an empty list.
+    """
+    if targets is None:
+        return None
+    if targets == "all-linear" or targets.startswith("re:"):
+        return targets
+    value = [t.strip() for t in targets.split(",") if t.strip()]
+    if not value:
+        raise UserError("--targets is empty; give module-name suffixes (query,value), 'all-linear' or 're:<regex>'")
+    return value
+
+
+def run_in_folder(config, plan, folder, replace: bool) -> None:
+    """Train ``plan`` into ``folder`` (refusing a finished run unless ``replace``), removing a folder this call
+    created when bad input surfaces while loading; print the summary on the main process."""
+    import json
+    import shutil
+
+    from asymlora.commands.common import out_dir
+    from asymlora.training import env, train as run_train
+
+    if (folder / "metrics.json").exists() and not replace:
+        raise UserError(f"--out {folder} already holds a finished run (metrics.json); choose another --out, "
+                        "or pass --overwrite to replace it")
+    created = not folder.exists()
+    out_dir(folder, "train")
+    try:
+        record = run_train(config, plan)
+    except UserError:
+        if created:  # bad input found while loading data or the model: leave nothing behind
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    if env.is_main_process():
+        summary = {k: record[k] for k in ("task", "family", "model", "method", "rank", "seed", "main_metric",
+                                          "metrics", "selection", "trainable_params", "trainable_percent",
+                                          "samples_per_second", "adapter_bytes", "wall_seconds")}
+        print(json.dumps(summary, indent=2, default=str))
+        print(f"wrote {folder / 'metrics.json'} and {folder / 'adapter'}")
+
+
 def register(app: typer.Typer) -> None:
     @app.command("train")
     def train(
@@ -69,26 +113,17 @@ def register(app: typer.Typer) -> None:
 
         Which method, rank and learning rate for a memory budget: docs/choosing.md, computed from the committed sweeps and frontier by `asymlora evidence`.
         """
-        import json
-        import shutil
         from pathlib import Path
 
-        from asymlora.commands.common import out_dir, user_input
+        from asymlora.commands.common import user_input
         from asymlora.methods import canonical_name
-        from asymlora.training import TrainConfig, train as run_train
-        from asymlora.training import env
+        from asymlora.training import TrainConfig
         from asymlora.training.runner import validate
 
         options = dict(max_steps=max_steps, train_limit=train_limit, eval_limit=eval_limit, max_length=max_length)
         if quick:
             options = {k: (QUICK[k] if v is None else v) for k, v in options.items()}
-        if targets is not None:
-            targets_value = targets if targets == "all-linear" or targets.startswith("re:") else \
-                [t.strip() for t in targets.split(",") if t.strip()]
-            if not targets_value:
-                raise UserError("--targets is empty; give module-name suffixes (query,value), 'all-linear' or 're:<regex>'")
-        else:
-            targets_value = None
+        targets_value = parse_targets(targets)
         precision = dtype_name(dtype)
         if precision == "fp16":
             raise UserError("--dtype fp16 is not supported for training; use bf16 (GPUs) or fp32")
@@ -104,20 +139,4 @@ def register(app: typer.Typer) -> None:
                                  gradient_checkpointing=gradient_checkpointing or None, progress=verbose,
                                  compile=compile_model, **options)
             plan = validate(config)
-        if (folder / "metrics.json").exists() and not (overwrite or resume):
-            raise UserError(f"--out {folder} already holds a finished run (metrics.json); choose another --out, "
-                            "or pass --overwrite to replace it")
-        created = not folder.exists()
-        out_dir(folder, "train")
-        try:
-            record = run_train(config, plan)
-        except UserError:
-            if created:  # bad input found while loading data or the model: leave nothing behind
-                shutil.rmtree(folder, ignore_errors=True)
-            raise
-        if env.is_main_process():
-            summary = {k: record[k] for k in ("task", "family", "model", "method", "rank", "seed", "main_metric",
-                                              "metrics", "selection", "trainable_params", "trainable_percent",
-                                              "samples_per_second", "adapter_bytes", "wall_seconds")}
-            print(json.dumps(summary, indent=2, default=str))
-            print(f"wrote {folder / 'metrics.json'} and {folder / 'adapter'}")
+        run_in_folder(config, plan, folder, replace=overwrite or resume)
