@@ -152,7 +152,9 @@ def test_the_planner_counts_packed_base_weights(dense):
     for bits in (8, 4):
         saving = sum(4 * m.weight.numel() - PACKED_BYTES[bits](m.weight.numel(), m.weight.shape[0]) for m in linears)
         assert plans[None].weights - plans[bits].weights == pytest.approx(saving, abs=len(linears))
-        assert plans[bits].activations == plans[None].activations and plans[bits].trainable == plans[None].trainable
+        assert plans[bits].trainable == plans[None].trainable
+    assert plans[4].activations == plans[None].activations          # NF4 keeps only its packed weight
+    assert plans[8].activations > plans[None].activations           # int8 keeps each base layer's input
     with pytest.raises(ValueError, match="--bits must be one of"):
         plan(PlanRequest(dense.config, "tiny", bits=3))
 
