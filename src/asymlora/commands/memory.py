@@ -128,17 +128,21 @@ def register(app: typer.Typer) -> None:
         text = header + "\n\n" + _table(plans) + "\n"
         typer.echo(text)
         if out:
-            folder = out_dir(out, "memory")
-            from asymlora.atomic import atomic_write_text
+            settings = {"model": model, "batch": batch, "seq": seq, "dtype": dtype, "task": first.task,
+                        "targets": list(first.targets), "dropout": dropout, "optimizer": optimizer,
+                        "gradient_checkpointing": gradient_checkpointing, "bits": bits, "device": device}
+            _write(out, settings, plans, text)
 
-            document = {"settings": {"model": model, "batch": batch, "seq": seq, "dtype": dtype, "task": first.task,
-                                     "targets": list(first.targets), "dropout": dropout, "optimizer": optimizer,
-                                     "gradient_checkpointing": gradient_checkpointing, "bits": bits,
-                                     "device": device},
-                        "plans": [{"rank": r, **p.as_dict()} for r, p in plans]}
-            atomic_write_text(folder / "memory.json", json.dumps(document, indent=2) + "\n")
-            atomic_write_text(folder / "memory.md", "# Memory plan\n\n" + text)
-            typer.echo(f"wrote {folder / 'memory.json'} and {folder / 'memory.md'}")
+
+def _write(out: str, settings: dict, plans, text: str) -> None:
+    """memory.json (``settings`` and every plan's components) and memory.md (``text``) in ``out``."""
+    from asymlora.atomic import atomic_write_text
+
+    folder = out_dir(out, "memory")
+    document = {"settings": settings, "plans": [{"rank": r, **p.as_dict()} for r, p in plans]}
+    atomic_write_text(folder / "memory.json", json.dumps(document, indent=2) + "\n")
+    atomic_write_text(folder / "memory.md", "# Memory plan\n\n" + text)
+    typer.echo(f"wrote {folder / 'memory.json'} and {folder / 'memory.md'}")
 
 
 def _validate(path: str, out: Optional[str]) -> None:
