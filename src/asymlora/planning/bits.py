@@ -77,8 +77,8 @@ def checkpoint_linear_bytes(model: nn.Module, bits: int | None, element_size: in
     """Bytes the dense checkpoint holds for the weights a quantizer packs (``--device cpu``).
 
     transformers loads a dense checkpoint through a memory map and quantizes each weight from it;
-    the map stays open while the unquantized tensors (embeddings, norms) are views into it, and every
-    page the quantizer read stays resident. So on the CPU the packed weights come on top of the
+    the file is still mapped after loading (tests/test_memory_peak_terms.py), and every page the
+    quantizer read stays resident. So on the CPU the packed weights come on top of the
     dense bytes they were made from (measured: docs/results/quantized/peak_anatomy/).
 
     Args:
