@@ -60,6 +60,19 @@ def test_meta_trace_saves_exactly_what_the_cpu_step_saves(layout, task, targets,
     assert traced.adapter_activation_bytes == measured.adapter_activation_bytes
 
 
+def test_full_fine_tuning_saves_the_attention_output_once():
+    # o_proj's input is a view of the attention kernel's saved output on the CPU (the kernel lays it
+    # out B x T x H x D): a trained o_proj saves no copy of it, and neither does the meta trace
+    config = _config("llama-tiny")
+    settings = Settings(targets=["q_proj", "v_proj"], head=None)
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config).train()
+    ids = torch.randint(1, config.vocab_size, (3, 24))
+    measured = count_saved(model, lambda: model(input_ids=ids, labels=ids).loss.backward())
+    assert trace(config, "causal_lm", "full", settings, 3, 24, torch.float32).saved.activation_bytes == \
+        measured.activation_bytes
+
+
 def test_per_layer_rule_equals_a_trace_of_every_layer():
     config = _config("llama-tiny", 5)
     request = PlanRequest(config, "llama-tiny x5", method="peft_lora", rank=4, targets=("q_proj", "v_proj"), batch=2,

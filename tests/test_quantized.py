@@ -152,7 +152,9 @@ def test_the_planner_counts_packed_base_weights(dense):
     for bits in (8, 4):
         saving = sum(4 * m.weight.numel() - PACKED_BYTES[bits](m.weight.numel(), m.weight.shape[0]) for m in linears)
         assert plans[None].weights - plans[bits].weights == pytest.approx(saving, abs=len(linears))
-        assert plans[bits].activations == plans[None].activations and plans[bits].trainable == plans[None].trainable
+        assert plans[bits].trainable == plans[None].trainable
+    assert plans[4].activations == plans[None].activations          # NF4 keeps only its packed weight
+    assert plans[8].activations > plans[None].activations           # int8 keeps each base layer's input
     with pytest.raises(ValueError, match="--bits must be one of"):
         plan(PlanRequest(dense.config, "tiny", bits=3))
 
@@ -167,3 +169,22 @@ def test_one_bench_row_on_a_4bit_base(tmp_path):
     assert row["peak_training_rss_bytes"] >= row["rss_after_build_bytes"] > 0 and row["step_time_median_s"] > 0
     text = quantized_markdown({"command": "asymlora bench quantized", "rows": [row], "quality": []})
     assert "| 4-bit bitsandbytes | B-only |" in text
+
+
+def test_rows_run_with_glibc_mmap_threshold_fixed_unless_told_not_to(monkeypatch):
+    import subprocess
+
+    from asymlora.bench.quantized import RowSpec, row_in_subprocess
+
+    seen = {}
+
+    def fake_run(command, **kwargs):
+        seen["env"] = kwargs["env"]
+        return subprocess.CompletedProcess(command, 0, stdout='{"row": 1}\n', stderr="")
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "999")
+    assert row_in_subprocess(RowSpec()) == {"row": 1}
+    assert seen["env"]["MALLOC_MMAP_THRESHOLD_"] == "65536"
+    row_in_subprocess(RowSpec(mmap_threshold=0))
+    assert "MALLOC_MMAP_THRESHOLD_" not in seen["env"]          # glibc's default, not the caller's value

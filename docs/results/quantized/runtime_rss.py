@@ -1,5 +1,6 @@
 """RSS of a fresh interpreter after the imports a bench-quantized row makes, before any model is loaded:
-the runtime floor that the memory planner (tensors only) does not predict. Writes runtime_rss.json here."""
+the runtime floor (``asymlora memory --device cpu`` measures the same floor itself:
+asymlora.planning.runtime). Writes runtime_rss.json here."""
 
 import json
 import sys

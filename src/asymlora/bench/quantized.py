@@ -12,6 +12,16 @@ adapter + gradients + optimiser + activations, as the planner predicts it. Rows 
 another, not interleaved (each needs its own model in its own process), so step times carry the
 machine's drift between rows.
 
+**The allocator.** A peak RSS counts what glibc's ``malloc`` keeps of freed memory as well as live
+tensors. By default glibc serves allocations under a threshold that grows with the largest block
+freed so far (up to 32 MiB) from its heap, and a heap keeps its freed chunks until the top is free:
+on SmolLM2 4 × 256 the freed-but-kept heap at the peak measured 0.03–1.25 GiB depending on the
+configuration, and one B-only row read 3079 MiB once and 3684 MiB the next time
+(docs/results/quantized/peak_anatomy/). ``mmap_threshold`` (default 64 KiB, exported to the row's
+process as glibc's ``MALLOC_MMAP_THRESHOLD_``) fixes the threshold: every block from 64 KiB up,
+every activation here, is mapped on its own and returned when freed, so the peak RSS is the live
+memory plus the runtime. ``mmap_threshold=0`` leaves glibc's default (the rows before this option).
+
 **Quality.** B-only on the same base loaded in ``bits`` bits, trained ``steps`` steps on the ShareGPT
 training pairs (Alpaca template, loss on the response, batch × max length, AdamW lr 2e-4, the pairs in
 their stored order), then the mean token loss over every ShareGPT validation pair.
@@ -45,6 +55,7 @@ class RowSpec:
     warmup: int = 1
     threads: int = 2
     seed: int = 0
+    mmap_threshold: int = 65536     # glibc MALLOC_MMAP_THRESHOLD_ of the row's process; 0: glibc's default
 
 
 def _settings(spec: RowSpec):
@@ -97,6 +108,9 @@ def row_in_subprocess(spec: RowSpec, timeout: float = 3600.0) -> dict:
     import subprocess
 
     env = dict(os.environ, HF_HUB_OFFLINE=os.environ.get("HF_HUB_OFFLINE", "1"))
+    env.pop("MALLOC_MMAP_THRESHOLD_", None)
+    if spec.mmap_threshold:
+        env["MALLOC_MMAP_THRESHOLD_"] = str(spec.mmap_threshold)
     done = subprocess.run([sys.executable, "-m", "asymlora.bench.quantized", json.dumps(asdict(spec))],
                           capture_output=True, text=True, timeout=timeout, env=env)
     if done.returncode != 0:

@@ -41,6 +41,9 @@ def add_quantized(group: typer.Typer) -> None:
         eval_limit: Optional[int] = typer.Option(None, "--eval-limit", min=1, help="score only the first N "
                                                  "validation pairs (default all)"),
         threads: Optional[int] = threads_option(),
+        mmap_threshold: int = typer.Option(65536, "--mmap-threshold", min=0, help="glibc MALLOC_MMAP_THRESHOLD_ "
+                                           "of each row's process (bytes): the peak RSS then counts live memory, "
+                                           "not freed heap glibc keeps; 0: glibc's default"),
     ) -> None:
         """Peak training memory and step time on fp32 / 8-bit / 4-bit bases; B-only quality 4-bit vs fp32."""
         from asymlora.bench.configs import configuration_name
@@ -63,7 +66,8 @@ def add_quantized(group: typer.Typer) -> None:
         folder = out_dir(out, "bench-quantized")
         common = dict(model=model, backend=backend, batch=batch_size, length=max_length, rank=rank, alpha=alpha,
                       threads=count)
-        specs = [RowSpec(**common, bits=w, configuration=n, dropout=dropout, steps=steps, warmup=warmup)
+        specs = [RowSpec(**common, bits=w, configuration=n, dropout=dropout, steps=steps, warmup=warmup,
+                         mmap_threshold=mmap_threshold)
                  for w in widths for n in names] if rows else []
         quality_specs = [QualitySpec(**common, bits=w, steps=quality_steps, eval_limit=eval_limit) for w in quality_widths] if quality else []
         _write(folder, specs, quality_specs)

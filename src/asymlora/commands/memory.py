@@ -10,7 +10,8 @@ still read as ``peft_lora``, ``peft_lora_fa``, ``peft_adalora``, with one warnin
 ``--paper`` prints the paper's Llama-2-7B settings (r = 32 and 64, batch 16, bf16; sequence length
 ``--max-length``, default 512) for PEFT LoRA, B-only, PEFT AdaLoRA and full fine-tuning, then PEFT
 LoRA (QLoRA) and B-only on the same base in 4 bits; ``--bits 4|8`` plans a quantized base;
-``--validate SWEEP_JSON`` compares the planner with the saved activations a ``bench sweep`` measured.
+``--device cpu`` adds the runtime floor (a fresh interpreter's RSS with the libraries, measured here)
+to the peak; ``--validate SWEEP_JSON`` compares the planner with the saved activations a ``bench sweep`` measured.
 """
 
 from __future__ import annotations
@@ -31,13 +32,15 @@ PAPER_4BIT_METHODS = ("peft_lora", "b_only")
 
 def _table(plans) -> str:
     lines = ["| model | method | rank | weights | trainable | gradients | optimiser | activations "
-             "(adapter part) | total (GiB) |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "(adapter part) | total | loss temporaries | layer transient | runtime | checkpoint map | peak (GiB) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for rank, item in plans:
         gib = item.gib()
         rank_text = "–" if item.method == "full" else str(rank)
         lines.append(f"| {item.model} | {item.method} | {rank_text} | {gib['weights']:.2f} | {gib['trainable']:.3f} | "
                      f"{gib['gradients']:.3f} | {gib['optimizer']:.3f} | {gib['activations']:.2f} "
-                     f"({item.adapter_activations / 2**30:.2f}) | {gib['total']:.2f} |")
+                     f"({item.adapter_activations / 2**30:.2f}) | {gib['total']:.2f} | {gib['loss_temporaries']:.2f} | "
+                     f"{gib['layer_transient']:.3f} | {gib['runtime']:.2f} | {gib['checkpoint_map']:.2f} | {gib['peak']:.2f} |")
     return "\n".join(lines)
 
 
@@ -75,12 +78,16 @@ def register(app: typer.Typer) -> None:
         optimizer: str = typer.Option("adamw", "--optimizer", help="adamw, adamw8bit or sgd"),
         bits: Optional[int] = typer.Option(None, "--bits", help="base linear weights stored in 4 or 8 bits "
                                                                 "(QLoRA-style); default: in --dtype"),
+        device: str = typer.Option("cuda", "--device", help="what the peak counts: cuda (tensors, as "
+                                   "max_memory_allocated) or cpu (adds the runtime floor of a fresh interpreter, "
+                                   "measured here, as a peak RSS)"),
         paper: bool = typer.Option(False, "--paper", help="the paper's Llama-2-7B table (r 32/64, batch 16, bf16)"),
         validate_sweep: Optional[str] = typer.Option(None, "--validate", help="a sweep.json from bench sweep: "
                                                                                "predicted vs measured activations"),
         out: Optional[str] = typer.Option(None, "--out", help="also write memory.json and memory.md here"),
     ) -> None:
-        """Predict peak training memory: weights + trainable + gradients + optimiser + saved activations."""
+        """Predict peak training memory: weights + trainable + gradients + optimiser + saved activations,
+        then the peak with the loss's temporaries, a quantized layer's transient and (--device cpu) the runtime."""
         from asymlora.planning.planner import PlanRequest, plan, validate
         from asymlora.planning.sources import load_config
 
@@ -107,27 +114,35 @@ def register(app: typer.Typer) -> None:
                     dropout=dropout,
                     targets=tuple(t.strip() for t in targets.split(",")) if targets else source.default_targets,
                     batch=batch, length=seq, dtype=dtype, task=task or source.default_task,
-                    gradient_checkpointing=gradient_checkpointing, optimizer=optimizer, bits=each_bits)
+                    gradient_checkpointing=gradient_checkpointing, optimizer=optimizer, bits=each_bits,
+                    device=device)
                 validate(request)
                 requests.append((each_rank, request))
         plans = [(r, plan(request)) for r, request in requests]
         first = requests[0][1]
         header = (f"{source.description}: batch {batch} × {seq} tokens, {dtype}, {first.task}, targets "
                   f"{', '.join(first.targets)}, dropout {dropout:g}, optimiser {optimizer}"
-                  f"{', gradient checkpointing' if gradient_checkpointing else ''}. GiB = 2^30 bytes.")
+                  f"{', gradient checkpointing' if gradient_checkpointing else ''}, device profile {device}. "
+                  f"GiB = 2^30 bytes. total = weights + trainable + gradients + optimiser + activations; "
+                  f"peak = runtime + checkpoint map + total + max(loss temporaries, layer transient).")
         text = header + "\n\n" + _table(plans) + "\n"
         typer.echo(text)
         if out:
-            folder = out_dir(out, "memory")
-            from asymlora.atomic import atomic_write_text
+            settings = {"model": model, "batch": batch, "seq": seq, "dtype": dtype, "task": first.task,
+                        "targets": list(first.targets), "dropout": dropout, "optimizer": optimizer,
+                        "gradient_checkpointing": gradient_checkpointing, "bits": bits, "device": device}
+            _write(out, settings, plans, text)
 
-            document = {"settings": {"model": model, "batch": batch, "seq": seq, "dtype": dtype, "task": first.task,
-                                     "targets": list(first.targets), "dropout": dropout, "optimizer": optimizer,
-                                     "gradient_checkpointing": gradient_checkpointing, "bits": bits},
-                        "plans": [{"rank": r, **p.as_dict()} for r, p in plans]}
-            atomic_write_text(folder / "memory.json", json.dumps(document, indent=2) + "\n")
-            atomic_write_text(folder / "memory.md", "# Memory plan\n\n" + text)
-            typer.echo(f"wrote {folder / 'memory.json'} and {folder / 'memory.md'}")
+
+def _write(out: str, settings: dict, plans, text: str) -> None:
+    """memory.json (``settings`` and every plan's components) and memory.md (``text``) in ``out``."""
+    from asymlora.atomic import atomic_write_text
+
+    folder = out_dir(out, "memory")
+    document = {"settings": settings, "plans": [{"rank": r, **p.as_dict()} for r, p in plans]}
+    atomic_write_text(folder / "memory.json", json.dumps(document, indent=2) + "\n")
+    atomic_write_text(folder / "memory.md", "# Memory plan\n\n" + text)
+    typer.echo(f"wrote {folder / 'memory.json'} and {folder / 'memory.md'}")
 
 
 def _validate(path: str, out: Optional[str]) -> None:

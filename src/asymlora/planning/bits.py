@@ -40,7 +40,7 @@ def check_bits(bits: int | None) -> None:
         raise ValueError(f"--bits must be one of {', '.join(map(str, sorted(PACKED_BYTES)))}; got {bits}")
 
 
-def _base_linears(model: nn.Module) -> list[nn.Linear]:
+def base_linears(model: nn.Module) -> list[nn.Linear]:
     """The frozen base linear layers a quantizer packs: not heads, not adapter factors (PEFT's
     ``lora_A`` / ``lora_B`` are ``nn.Linear`` too), weight not trained."""
     found = []
@@ -61,13 +61,34 @@ def quantized_saving(model: nn.Module, bits: int | None) -> int:
         bits (int | None): 4, 8, 16, 32, or None (no change).
 
     Returns:
-        int: ``Σ (dense bytes − packed bytes)`` over :func:`_base_linears` (0 when ``bits`` is None).
+        int: ``Σ (dense bytes − packed bytes)`` over :func:`base_linears` (0 when ``bits`` is None).
     """
     check_bits(bits)
     if bits is None:
         return 0
     saving = 0.0
-    for module in _base_linears(model):
+    for module in base_linears(model):
         weight = module.weight
         saving += weight.numel() * weight.element_size() - PACKED_BYTES[bits](weight.numel(), weight.shape[0])
     return int(round(saving))
+
+
+def checkpoint_linear_bytes(model: nn.Module, bits: int | None, element_size: int) -> int:
+    """Bytes the dense checkpoint holds for the weights a quantizer packs (``--device cpu``).
+
+    transformers loads a dense checkpoint through a memory map and quantizes each weight from it;
+    the file is still mapped after loading (tests/test_memory_peak_terms.py), and every page the
+    quantizer read stays resident. So on the CPU the packed weights come on top of the
+    dense bytes they were made from (measured: docs/results/quantized/peak_anatomy/).
+
+    Args:
+        model (nn.Module): a model with adapters built.
+        bits (int | None): 4 or 8 -> the dense bytes; anything else -> 0 (no quantizer ran).
+        element_size (int): bytes per element in the checkpoint file (4 for a float32 checkpoint).
+
+    Returns:
+        int: ``Σ numel · element_size`` over :func:`base_linears`.
+    """
+    if bits not in (4, 8):
+        return 0
+    return sum(module.weight.numel() * element_size for module in base_linears(model))

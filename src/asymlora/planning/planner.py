@@ -21,9 +21,27 @@ optimiser states and saved activations.
   ``rest + L · (B · T · hidden · bytes) + per_layer``: each block keeps only its input, and one
   block's activations exist at a time during its recomputation.
 
-Peak is the sum: activations are all alive at the end of forward, when the optimiser states and
-(from the second step on) the gradient buffers already exist. Temporary buffers of single
-operations (an attention kernel's workspace, the loss's logits copy) are not counted.
+``total`` is the sum: activations are all alive at the end of forward, when the optimiser states and
+(from the second step on) the gradient buffers already exist. ``total`` is what the paper's tables
+report and is unchanged by the terms below.
+
+**peak** (:mod:`asymlora.planning.profiles`) adds what exists at the moment the step peaks, each a
+column of its own: ``peak = runtime + checkpoint map + total + max(loss temporaries, layer transient)``:
+
+* **loss temporaries** (:mod:`asymlora.planning.loss_memory`): the two float32 ``N × C`` gradients
+  the loss's backward writes while every activation is still saved (``2 · B · T · vocab · 4`` for a
+  causal LM); on a GPU as on the CPU;
+* **layer transient** (:func:`asymlora.planning.quantized_saves.dequantised_transient`): a quantized
+  base's largest dense weight, dequantised for one matmul (0 for a dense base);
+* **runtime** (``--device cpu`` only): the resident memory of a fresh interpreter with the libraries
+  (:mod:`asymlora.planning.runtime`);
+* **checkpoint map** (``--device cpu``, 4- or 8-bit base): the dense checkpoint bytes of the packed
+  weights, resident in the memory map they were quantized from
+  (:func:`asymlora.planning.bits.checkpoint_linear_bytes`; element size from the config's ``dtype``).
+
+With ``bits`` = 8 the trace also keeps each base linear's input, as bitsandbytes' int8 layers do
+(:func:`asymlora.planning.quantized_saves.int8_input_rule`): that part is in ``activations``.
+What the allocator keeps beyond live tensors is not predicted (docs/quantized.md).
 """
 
 from __future__ import annotations
@@ -35,7 +53,10 @@ import torch
 
 from asymlora.bench.configs import Settings
 from asymlora.models import head_module_name
-from asymlora.planning.bits import check_bits, quantized_saving
+from asymlora.planning.bits import check_bits, checkpoint_linear_bytes, quantized_saving
+from asymlora.planning.loss_memory import loss_temporaries
+from asymlora.planning.profiles import device_profile
+from asymlora.planning.quantized_saves import dequantised_transient
 from asymlora.planning.trace import METHODS, trace
 
 GIB = float(1 << 30)
@@ -69,6 +90,7 @@ class PlanRequest:
     gradient_checkpointing: bool = False
     optimizer: str = "adamw"
     bits: int | None = None     # base linear weights stored in 4 / 8 bits (None: in ``dtype``)
+    device: str = "cuda"        # a key of asymlora.planning.profiles.DEVICE_PROFILES (what peak counts)
 
     def settings(self) -> Settings:
         head = None if self.task == "causal_lm" else head_module_name(self.config.model_type)
@@ -92,17 +114,29 @@ class MemoryPlan:
     per_layer_activations: int
     rest_activations: int
     trainable_params: int
+    loss_temporaries: int = 0
+    layer_transient: int = 0
+    runtime: int = 0
+    checkpoint_map: int = 0
+    device: str = "cuda"
 
     @property
     def total(self) -> int:
+        """Weights + trainable + gradients + optimiser + saved activations (the paper's figure)."""
         return self.weights + self.trainable + self.gradients + self.optimizer + self.activations
 
+    @property
+    def peak(self) -> int:
+        """``runtime + total + max(loss temporaries, layer transient)`` (module docstring)."""
+        return self.runtime + self.checkpoint_map + self.total + max(self.loss_temporaries, self.layer_transient)
+
     def as_dict(self) -> dict:
-        return {**asdict(self), "total": self.total}
+        return {**asdict(self), "total": self.total, "peak": self.peak}
 
     def gib(self) -> dict:
         return {k: self.as_dict()[k] / GIB for k in
-                ("weights", "trainable", "gradients", "optimizer", "activations", "total")}
+                ("weights", "trainable", "gradients", "optimizer", "activations", "total", "loss_temporaries",
+                 "layer_transient", "runtime", "checkpoint_map", "peak")}
 
 
 def _layers(config) -> int:
@@ -125,7 +159,7 @@ def validate(request: PlanRequest) -> None:
     """Raise ValueError naming the first bad setting.
 
     Raises:
-        ValueError: an unknown method, optimiser, dtype, task or bit width, or a size below 1.
+        ValueError: an unknown method, optimiser, dtype, task, bit width or device, or a size below 1.
     """
     if request.method not in METHODS:
         raise ValueError(f"unknown method {request.method!r}; choose one of {', '.join(METHODS)}")
@@ -139,6 +173,7 @@ def validate(request: PlanRequest) -> None:
     if request.task not in ("causal_lm", "classification"):
         raise ValueError(f"unknown task {request.task!r}; choose causal_lm or classification")
     check_bits(request.bits)
+    device_profile(request.device)
 
 
 def plan(request: PlanRequest) -> MemoryPlan:
@@ -152,8 +187,8 @@ def plan(request: PlanRequest) -> MemoryPlan:
             config.pad_token_id = 0
     layers = _layers(config)
     settings = request.settings()
-    one = trace(_with_layers(config, 1), request.task, request.method, settings, request.batch, request.length, dtype)
-    two = trace(_with_layers(config, 2), request.task, request.method, settings, request.batch, request.length, dtype)
+    one, two = (trace(_with_layers(config, n), request.task, request.method, settings, request.batch, request.length,
+                      dtype, request.bits) for n in (1, 2))
     per_layer = two.saved.activation_bytes - one.saved.activation_bytes
     per_layer_adapter = two.saved.adapter_activation_bytes - one.saved.adapter_activation_bytes
     rest = one.saved.activation_bytes - per_layer
@@ -171,10 +206,27 @@ def plan(request: PlanRequest) -> MemoryPlan:
                             quantized_saving(two.built.model, request.bits), layers)
     trainable = _extrapolate(_bytes(one.built.model, frozen=False), _bytes(two.built.model, frozen=False), layers)
     numel = _extrapolate(_numel(one.built.model), _numel(two.built.model), layers)
+    profile = device_profile(request.device)
     element = trainable / numel if numel else 0
     optimizer = int(round(numel * OPTIMISERS[request.optimizer](element)))
     return MemoryPlan(request.description, request.method, layers, weights, trainable, trainable, optimizer,
-                      activations, adapter, per_layer, rest, numel)
+                      activations, adapter, per_layer, rest, numel,
+                      loss_temporaries=loss_temporaries(config, request.task, request.batch, request.length,
+                                                        request.labels),
+                      layer_transient=dequantised_transient(two.built.model, request.bits, dtype),
+                      runtime=profile.runtime(request.bits), device=request.device,
+                      checkpoint_map=_checkpoint_map(one, two, layers, request.bits, config) if profile.maps_checkpoint
+                      else 0)
+
+
+def _checkpoint_map(one, two, layers: int, bits: int | None, config) -> int:
+    """:func:`checkpoint_linear_bytes` of the two traced models, extrapolated to ``layers``; the element
+    size is the config's stored ``dtype`` (float32 when it names none)."""
+    stored = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None) or torch.float32
+    stored = getattr(torch, stored) if isinstance(stored, str) else stored
+    element = torch.empty((), dtype=stored).element_size()
+    return _extrapolate(checkpoint_linear_bytes(one.built.model, bits, element),
+                        checkpoint_linear_bytes(two.built.model, bits, element), layers)
 
 
 def _extrapolate(at_one: int, at_two: int, layers: int) -> int:

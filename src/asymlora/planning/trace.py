@@ -33,6 +33,7 @@ from asymlora.bench.configs import ASYMLORA_PREFIX, Built, Settings, build
 from asymlora.bench.saved import SavedBytes, count_saved
 from asymlora.methods import PEFT_BASELINES
 from asymlora.models import empty_model
+from asymlora.planning.quantized_saves import int8_input_rule
 
 #: The asymlora methods the meta trace reproduces exactly (tests/test_memory_planner.py); a_only and
 #: lora save differently on the meta device, so the planner does not offer them.
@@ -43,13 +44,17 @@ METHODS = {**{m: ASYMLORA_PREFIX + m for m in PLANNED_ASYMLORA}, **{p: p for p i
 
 
 class _FlashSaves(torch.autograd.Function):
-    """Shapes-only stand-in for a flash attention kernel: output ``q``-shaped (value width), saves
+    """Shapes-only stand-in for a flash attention kernel: output ``q``-shaped (value width, laid out
+    as the CPU kernel lays it out), saves
     ``q, k, v`` as given (grouped-query k and v keep their fewer heads), the output and a float32
     ``B × H × T`` log-sum-exp."""
 
     @staticmethod
     def forward(ctx, q, k, v):
-        out = q.new_empty(*q.shape[:-1], v.shape[-1])
+        # the CPU kernel writes its output as B x T x H x D and returns the B x H x T x D view: the
+        # caller's transpose(1, 2).reshape is then a view of the saved output, not a copy
+        batch, heads, length = q.shape[:-1]
+        out = q.new_empty(batch, length, heads, v.shape[-1]).transpose(1, 2)
         lse = torch.empty(q.shape[:-1], dtype=torch.float32, device=q.device)
         ctx.save_for_backward(q, k, v, out, lse)
         return out
@@ -108,8 +113,10 @@ def build_method(method: str, model: nn.Module, settings: Settings) -> Built:
 
 
 def trace(config, task: str, method: str, settings: Settings, batch: int, length: int,
-          dtype: torch.dtype) -> Traced:
-    """Build and trace one training step of ``config`` (its own number of layers) on the meta device."""
+          dtype: torch.dtype, bits: int | None = None) -> Traced:
+    """Build and trace one training step of ``config`` (its own number of layers) on the meta device;
+    with ``bits``, the base linears keep for backward what bitsandbytes' layers of that width keep
+    (:func:`asymlora.planning.quantized_saves.int8_input_rule`)."""
     model = empty_model(config, task, dtype)
     built = build_method(method, model, settings)
     built.model.train()
@@ -119,6 +126,6 @@ def trace(config, task: str, method: str, settings: Settings, batch: int, length
     def step():
         built.model(input_ids=ids, labels=labels).loss.backward()
 
-    with flash_attention_rule():
+    with flash_attention_rule(), int8_input_rule(built.model, bits):
         saved = count_saved(built.model, step, built.adapter_modules, built.excluded)
     return Traced(built, saved)
