@@ -53,7 +53,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from asymlora.adapters.mask_stream import mix32_
+from asymlora.adapters.mask_hash import HASH_ENGINES, hash_engine_for
 
 _SPARSE_DTYPES = (torch.float32, torch.float64)
 
@@ -231,8 +231,9 @@ def hashed_drop_mask(keys: torch.Tensor, shape: torch.Size | tuple, p: float,
     """The v2 drop mask: True where element ``i`` (row-major) has ``H(i; k0, k1) < round(p · 2³²)``.
 
     ``H(i) = mix32(mix32((i mod 2³²) ⊕ k0) ⊕ k1 ⊕ ⌊i / 2³²⌋)`` (:func:`~asymlora.adapters.mask_stream.mix32`),
-    in int64 torch ops, in place on one int64 buffer of ``numel`` elements (about the cost of
-    ``F.dropout``'s draw in eager mode; one fused loop under ``torch.compile``).
+    built by the engine :func:`~asymlora.adapters.mask_hash.hash_engine_for` picks: uint32 numpy in
+    eager CPU code (about a third of ``F.dropout``'s time), int64 torch ops elsewhere and inside a
+    ``torch.compile`` trace (one fused loop there). Both give the same bits.
 
     Args:
         keys (torch.Tensor): int64 ``[k0, k1]`` (:meth:`~asymlora.adapters.mask_stream.CounterMaskStream.next_keys`).
@@ -244,16 +245,8 @@ def hashed_drop_mask(keys: torch.Tensor, shape: torch.Size | tuple, p: float,
         torch.Tensor: a bool tensor of ``shape``.
     """
     device = keys.device if device is None else torch.device(device)
-    count = math.prod(shape)
-    h = torch.arange(count, dtype=torch.int64, device=device)
-    high = h >> 32 if count > 2**32 else None
-    if high is not None:
-        h.bitwise_and_(0xFFFFFFFF)
-    mix32_(h.bitwise_xor_(keys[0]))
-    h.bitwise_xor_(keys[1])
-    if high is not None:
-        h.bitwise_xor_(high)
-    return (mix32_(h) < drop_threshold(p)).view(tuple(shape))
+    engine = HASH_ENGINES[hash_engine_for(device)]
+    return engine(keys, 0, math.prod(shape), drop_threshold(p), device).view(tuple(shape))
 
 
 def apply_mask(tensor: torch.Tensor, keep: torch.Tensor, p: float) -> torch.Tensor:

@@ -97,11 +97,12 @@ def _suite_options(*, model, layers, batch_size, max_length, rank, alpha, dropou
 
 def register(app: typer.Typer) -> None:
     group = typer.Typer(no_args_is_help=False, help="Benchmarks against PEFT: suite (the default), sweep, serving, frontier, "
-                                                    "throughput. Plain 'asymlora bench [OPTIONS]' runs the suite.")
+                                                    "throughput, quantized, mask-cost. Plain 'asymlora bench [OPTIONS]' runs the suite.")
     app.add_typer(group, name="bench")
+    from asymlora.commands.bench_mask import add_mask_cost
     from asymlora.commands.bench_quantized import add_quantized
 
-    for add in (_add_suite, _add_sweep, _add_serving, _add_throughput, _add_frontier, add_quantized):
+    for add in (_add_suite, _add_sweep, _add_serving, _add_throughput, _add_frontier, add_quantized, add_mask_cost):
         add(group)
 
 
