@@ -22,10 +22,11 @@ def test_the_command_measures_every_engine_and_the_floor(tmp_path, capsys):
     assert document["command"].startswith("asymlora bench mask-cost") and document["threads"] == 1
     assert [row["shape"] for row in document["shapes"]] == [[2, 8, 64], [3, 5, 17]]
     row = document["shapes"][0]
-    assert set(row["draw_and_zero"]) == {"v2_torch", "v2_torch_mask_only", "v2_numpy", "v2_numpy_mask_only",
+    assert set(row["draw_and_zero"]) == {"v2_torch", "v2_numpy", "v2_auto", "v2_torch_mask_only", "v2_numpy_mask_only",
                                          "peft_dropout"}
+    assert row["fused"] is False and document["compile_s"] >= 0      # 1024 elements: below the fusion threshold
     lean = row["lean_forward_backward"]
-    for engine in ("torch", "numpy"):
+    for engine in ("torch", "numpy", "auto"):
         assert lean["mask_overhead_ms"][engine] == pytest.approx(lean[f"v2_{engine}"]["median_ms"]
                                                                  - lean["without_dropout"]["median_ms"])
         assert lean["ratio"][engine] == pytest.approx(lean[f"v2_{engine}"]["median_ms"]

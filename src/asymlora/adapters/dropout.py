@@ -25,8 +25,12 @@ and step.
 Either way the survivors are scaled by ``1 / (1 − p)``, so the layer is unbiased.
 
 The above is mask stream ``"v1"`` (:mod:`asymlora.adapters.mask_stream`). Stream ``"v2"`` (the
-default) uses :func:`hashed_drop_mask` instead: a pure tensor function of two integer keys, the
-same on every device, in eager and compiled code; its mask is always regenerated (no policy).
+default) uses :func:`hashed_drop_mask` / :func:`hashed_zero` instead: a pure tensor function of two
+integer keys, the same on every device, in eager and compiled code; its mask is always regenerated
+(no policy). Eager CPU calls build it in uint32 numpy (:mod:`asymlora.adapters.mask_hash`) or,
+from 65,536 elements where inductor builds, hash and zero in one compiled loop
+(:mod:`asymlora.adapters.mask_fused`): the same bits as the int64 torch form, faster than
+``F.dropout`` (docs/results/bench/mask_cost/).
 
 **Which path, by size** (:data:`MASK_POLICY`, :func:`mask_path_for`). The regenerated CPU path
 has a fixed cost per call (a CSR matrix, a sparse product, a scatter: about 0.3 ms together)
@@ -53,6 +57,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from asymlora.adapters.mask_fused import fused_zero, fused_zero_applies
 from asymlora.adapters.mask_hash import HASH_ENGINES, hash_engine_for
 
 _SPARSE_DTYPES = (torch.float32, torch.float64)
@@ -247,6 +252,30 @@ def hashed_drop_mask(keys: torch.Tensor, shape: torch.Size | tuple, p: float,
     device = keys.device if device is None else torch.device(device)
     engine = HASH_ENGINES[hash_engine_for(device)]
     return engine(keys, 0, math.prod(shape), drop_threshold(p), device).view(tuple(shape))
+
+
+def hashed_zero(tensor: torch.Tensor, keys: torch.Tensor, p: float, may_overwrite: bool = False) -> torch.Tensor:
+    """``tensor`` with the elements of ``hashed_drop_mask(keys, tensor.shape, p)`` set to zero (unscaled).
+
+    Eager on the CPU from ``MASK_FUSION.min_elements`` elements, where inductor builds, one
+    compiled loop hashes and zeroes (:func:`~asymlora.adapters.mask_fused.fused_zero`); otherwise
+    ``masked_fill`` with :func:`hashed_drop_mask`. The same elements are zeroed either way.
+
+    Args:
+        tensor (torch.Tensor): any shape.
+        keys (torch.Tensor): int64 ``[k0, k1]``.
+        p (float): the drop probability in (0, 1).
+        may_overwrite (bool): the caller no longer needs ``tensor`` (and it needs no gradient of
+            its own): ``masked_fill`` then writes into it, while the fused loop writes a new
+            tensor anyway (copying back would cost a pass). Always use the returned tensor.
+
+    Returns:
+        torch.Tensor: the zeroed tensor (``tensor`` itself or a new one).
+    """
+    if fused_zero_applies(tensor):
+        return fused_zero(tensor, keys, drop_threshold(p))
+    mask = hashed_drop_mask(keys, tensor.shape, p, tensor.device)
+    return tensor.masked_fill_(mask, 0) if may_overwrite else tensor.masked_fill(mask, 0)
 
 
 def apply_mask(tensor: torch.Tensor, keep: torch.Tensor, p: float) -> torch.Tensor:

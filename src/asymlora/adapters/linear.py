@@ -34,7 +34,8 @@ saves and the mask is kept bit-packed instead (``numel / 8`` bytes; the same mas
 PEFT's layer saves the dropped input (``d_in`` wide) and, on the CPU, the dropout noise
 (``d_in`` wide, fp32) for every call.
 With mask stream ``"v2"`` (the default, :class:`HashedFrozenAProjection`) the mask is
-:func:`~asymlora.adapters.dropout.hashed_drop_mask` of two int64 keys, always regenerated, and the
+:func:`~asymlora.adapters.dropout.hashed_drop_mask` of two int64 keys (applied by
+:func:`~asymlora.adapters.dropout.hashed_zero`), always regenerated, and the
 whole layer (counter update included) is plain tensor code that ``torch.compile`` traces without
 a graph break; ``"v1"`` is the path below, kept for runs and adapters made with it.
 The seeds come from the layer's own :class:`~asymlora.adapters.mask_stream.MaskStream`, never
@@ -59,7 +60,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from asymlora.adapters.config import AdapterConfig
-from asymlora.adapters.dropout import (drop_mask, hashed_drop_mask, keep_scale, mask_path_for, pack_mask,
+from asymlora.adapters.dropout import (drop_mask, hashed_zero, keep_scale, mask_path_for, pack_mask,
                                        project_dropped, unpack_mask, zero_dropped)
 from asymlora.adapters.init import factor_seed
 from asymlora.adapters.mask_stream import CounterMaskStream, MaskStream, split_base
@@ -169,15 +170,17 @@ class HashedFrozenAProjection(torch.autograd.Function):
 
         forward:   u = c · A (x with m zeroed)           saved: u (r per token), A, B, keys
         backward:  ∂L/∂B = s · gᵀ u
-                   ∂L/∂x = (g (s c · B)) A with m zeroed (m regenerated from keys, in place)
+                   ∂L/∂x = (g (s c · B)) A with m zeroed (m regenerated from keys)
+
+    The zeroing is :func:`~asymlora.adapters.dropout.hashed_zero` (eager CPU: uint32 numpy hash, or
+    one compiled loop from 65,536 elements; traced: the int64 tensor ops; the same bits).
 
     Only tensor ops (no Python RNG, no numpy), so ``torch.compile`` traces forward and backward.
     """
 
     @staticmethod
     def forward(ctx, x, A, B, scaling: float, p: float, keys):
-        mask = hashed_drop_mask(keys, x.shape, p, x.device)
-        projected = F.linear(x.masked_fill(mask, 0), A).mul_(keep_scale(p))
+        projected = F.linear(hashed_zero(x, keys, p), A).mul_(keep_scale(p))
         ctx.save_for_backward(projected, A, B, keys)
         ctx.scaling, ctx.p, ctx.x_dtype = scaling, p, x.dtype
         return F.linear(projected, B * scaling)
@@ -191,8 +194,7 @@ class HashedFrozenAProjection(torch.autograd.Function):
             grad_B = b_gradient(grad_out, projected, ctx.scaling)
         if ctx.needs_input_grad[0]:
             grad_x = F.linear(grad_out, B.t() * (ctx.scaling * keep_scale(ctx.p))) @ A
-            grad_x = grad_x.masked_fill_(hashed_drop_mask(keys, grad_x.shape, ctx.p, grad_x.device), 0)
-            grad_x = grad_x.to(ctx.x_dtype)
+            grad_x = hashed_zero(grad_x, keys, ctx.p, may_overwrite=True).to(ctx.x_dtype)
         return grad_x, None, grad_B, None, None, None
 
 
@@ -372,7 +374,7 @@ class AdaptedLinear(nn.Module):
         keys = self.masks.next_keys(self.mask_calls, self.mask_base)
         if self.train_mode == "B" and torch.is_grad_enabled():
             return HashedFrozenAProjection.apply(x, self.A, self.B, self.scaling, self.dropout, keys)
-        dropped = x.masked_fill(hashed_drop_mask(keys, x.shape, self.dropout, x.device), 0) * keep_scale(self.dropout)
+        dropped = hashed_zero(x, keys, self.dropout) * keep_scale(self.dropout)
         return F.linear(F.linear(dropped, self.A), self.B) * self.scaling
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

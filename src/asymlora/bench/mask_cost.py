@@ -6,14 +6,19 @@ each module input shape (tiny BERT: 4 × 32 × 64; MiniLM: 16 × 128 × 384; Smo
 and 4 × 256 × 1536) this times, interleaved repeat by repeat so that a change of machine load hits
 every variant alike:
 
-* ``draw_and_zero``: one "build the mask, zero the dropped elements" (``x.masked_fill(m, 0)``) with
-  each hash engine (:data:`asymlora.adapters.mask_hash.HASH_ENGINES`: ``torch``, the int64 form
-  every v2 mask was built with before, and ``numpy``, the uint32 form), and ``F.dropout(x, p)``
-  (PEFT's per-forward draw), plus ``mask_only`` (the bool mask alone) per engine;
-* ``lean_forward_backward``: the lean function forward + backward with ``p`` per engine, and
-  without dropout (:class:`~asymlora.adapters.linear.FrozenAProjection` with ``p = 0``: the floor);
-  ``mask_overhead_ms`` is each engine's median minus the floor's, the mask's cost per module and
+* ``draw_and_zero``: one "build the mask, zero the dropped elements"
+  (:func:`asymlora.adapters.dropout.hashed_zero`) per way of building it (:data:`WAYS`): ``torch``,
+  the int64 hash every v2 mask was built with before, ``numpy``, the uint32 hash, and ``auto``,
+  what the layer does by default (the compiled fused loop of :mod:`asymlora.adapters.mask_fused`
+  where it applies, else ``numpy``); ``F.dropout(x, p)`` (PEFT's per-forward draw); and
+  ``mask_only`` (the bool mask alone) per hash engine;
+* ``lean_forward_backward``: the lean function forward + backward with ``p`` per way, and without
+  dropout (:class:`~asymlora.adapters.linear.FrozenAProjection` with ``p = 0``: the floor);
+  ``mask_overhead_ms`` is each way's median minus the floor's, the mask's cost per module and
   step, and ``ratio`` the with-dropout median over the floor's.
+
+``compile_s`` is the first fused call's time in this process (the one-off compilation; 0 when
+fusion does not apply here), ``fused`` per shape whether ``auto`` took the fused loop.
 """
 
 from __future__ import annotations
@@ -26,13 +31,16 @@ from typing import Callable
 import torch
 from torch.nn import functional as F
 
-from asymlora.adapters.dropout import hashed_drop_mask
+from asymlora.adapters.dropout import hashed_drop_mask, hashed_zero
 from asymlora.adapters.linear import FrozenAProjection, HashedFrozenAProjection
+from asymlora.adapters.mask_fused import MASK_FUSION, fused_zero_applies
 from asymlora.adapters.mask_hash import HASH_ENGINES, forced_mask_hash
 from asymlora.adapters.mask_stream import split_base, stream_keys
 
 #: Module input shapes measured by default (batch × tokens × d_in): tiny BERT's, MiniLM's and SmolLM2's two widths.
 MASK_COST_SHAPES = ((4, 32, 64), (16, 128, 384), (4, 256, 576), (4, 256, 1536))
+#: The ways of building the mask that are timed: ``{name: forced hash engine (None: the default rules)}``.
+WAYS: dict[str, str | None] = {"torch": "torch", "numpy": "numpy", "auto": None}
 
 
 def _interleaved(variants: dict[str, Callable[[], object]], repeats: int) -> dict[str, dict]:
@@ -48,7 +56,7 @@ def _interleaved(variants: dict[str, Callable[[], object]], repeats: int) -> dic
     return {name: {"median_ms": 1000 * statistics.median(t), "min_ms": 1000 * min(t)} for name, t in times.items()}
 
 
-def _with_engine(engine: str, run: Callable[[], object]) -> Callable[[], object]:
+def _with_engine(engine: str | None, run: Callable[[], object]) -> Callable[[], object]:
     def call():
         with forced_mask_hash(engine):
             return run()
@@ -57,8 +65,9 @@ def _with_engine(engine: str, run: Callable[[], object]) -> Callable[[], object]
 
 def _draw_variants(x: torch.Tensor, keys: torch.Tensor, p: float) -> dict[str, Callable[[], object]]:
     variants: dict[str, Callable[[], object]] = {}
+    for way, engine in WAYS.items():
+        variants[f"v2_{way}"] = _with_engine(engine, lambda: hashed_zero(x, keys, p))
     for engine in HASH_ENGINES:
-        variants[f"v2_{engine}"] = _with_engine(engine, lambda: x.masked_fill(hashed_drop_mask(keys, x.shape, p), 0))
         variants[f"v2_{engine}_mask_only"] = _with_engine(engine, lambda: hashed_drop_mask(keys, x.shape, p))
     variants["peft_dropout"] = lambda: F.dropout(x, p, training=True)
     return variants
@@ -80,7 +89,7 @@ def _lean_variants(x: torch.Tensor, rank: int, p: float, keys: torch.Tensor,
         leaf.grad = b.grad = None
         FrozenAProjection.apply(leaf, a, b, 2.0, 0.0, 0).backward(grad)
 
-    return {**{f"v2_{engine}": _with_engine(engine, hashed) for engine in HASH_ENGINES}, "without_dropout": floor}
+    return {**{f"v2_{way}": _with_engine(engine, hashed) for way, engine in WAYS.items()}, "without_dropout": floor}
 
 
 def measure_shape(shape: tuple[int, ...], rank: int = 8, p: float = 0.05, repeats: int = 30, seed: int = 0) -> dict:
@@ -94,18 +103,29 @@ def measure_shape(shape: tuple[int, ...], rank: int = 8, p: float = 0.05, repeat
         seed (int): seed of the input, factors and mask keys.
 
     Returns:
-        dict: ``{"shape", "elements", "draw_and_zero": {variant: {median_ms, min_ms}},
-        "lean_forward_backward": {variant: …, "mask_overhead_ms": {engine: ms}, "ratio": {engine: x}}}``.
+        dict: ``{"shape", "elements", "fused", "draw_and_zero": {variant: {median_ms, min_ms}},
+        "lean_forward_backward": {variant: …, "mask_overhead_ms": {way: ms}, "ratio": {way: x}}}``.
     """
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn(shape, generator=generator)
     keys = torch.tensor(stream_keys(*split_base(seed + 2**40), 3), dtype=torch.int64)
     lean = _interleaved(_lean_variants(x, rank, p, keys, generator), repeats)
     floor = lean["without_dropout"]["median_ms"]
-    lean["mask_overhead_ms"] = {e: lean[f"v2_{e}"]["median_ms"] - floor for e in HASH_ENGINES}
-    lean["ratio"] = {e: lean[f"v2_{e}"]["median_ms"] / floor for e in HASH_ENGINES}
-    return {"shape": list(shape), "elements": x.numel(), "draw_and_zero": _interleaved(_draw_variants(x, keys, p), repeats),
-            "lean_forward_backward": lean}
+    lean["mask_overhead_ms"] = {w: lean[f"v2_{w}"]["median_ms"] - floor for w in WAYS}
+    lean["ratio"] = {w: lean[f"v2_{w}"]["median_ms"] / floor for w in WAYS}
+    return {"shape": list(shape), "elements": x.numel(), "fused": fused_zero_applies(x),
+            "draw_and_zero": _interleaved(_draw_variants(x, keys, p), repeats), "lean_forward_backward": lean}
+
+
+def _first_fused_call_s() -> float:
+    """Seconds of one fused zeroing of a tensor of the fusion threshold's size (the compilation,
+    on the first call of the process), or 0.0 when fusion does not apply here."""
+    tensor = torch.ones(MASK_FUSION.min_elements)
+    if not fused_zero_applies(tensor):
+        return 0.0
+    start = time.perf_counter()
+    hashed_zero(tensor, torch.tensor([1, 2]), 0.5)
+    return time.perf_counter() - start
 
 
 def measure_mask_cost(shapes=MASK_COST_SHAPES, rank: int = 8, p: float = 0.05, repeats: int = 30,
@@ -113,26 +133,37 @@ def measure_mask_cost(shapes=MASK_COST_SHAPES, rank: int = 8, p: float = 0.05, r
     """:func:`measure_shape` on each shape, with the threads and the load average before and after.
 
     Returns:
-        dict: ``{"rank", "p", "repeats", "threads", "load_average": {"before", "after"}, "shapes": [...]}``.
+        dict: ``{"rank", "p", "repeats", "threads", "compile_s", "load_average": {"before", "after"},
+        "shapes": [...]}``.
     """
     before = os.getloadavg()
+    compile_s = _first_fused_call_s()
     rows = [measure_shape(tuple(shape), rank, p, repeats, seed) for shape in shapes]
-    return {"rank": rank, "p": p, "repeats": repeats, "threads": torch.get_num_threads(),
+    return {"rank": rank, "p": p, "repeats": repeats, "threads": torch.get_num_threads(), "compile_s": compile_s,
             "load_average": {"before": list(before), "after": list(os.getloadavg())}, "shapes": rows}
 
 
 def mask_cost_markdown(document: dict) -> str:
-    """The measurement as a markdown table (one row per shape; medians in ms)."""
-    lines = [f"v2 mask cost per module call, p = {document['p']}, r = {document['rank']}, "
-             f"{document['threads']} thread(s), {document['repeats']} interleaved repeats, medians (ms).", "",
-             "| shape | torch (before) | numpy (now) | F.dropout | lean fwd+bwd torch | lean numpy | lean p=0 | "
-             "overhead torch | overhead numpy |", "|---|---|---|---|---|---|---|---|---|"]
+    """The measurement as two markdown tables, one row per shape (medians in ms): draw and zero, and
+    the lean function's forward + backward with its overhead over the no-dropout floor."""
+    ways = list(WAYS)
+    lines = [f"v2 mask per module call, p = {document['p']}, r = {document['rank']}, {document['threads']} thread(s), "
+             f"{document['repeats']} interleaved repeats, medians (ms); first fused call (compilation) "
+             f"{document['compile_s']:.1f} s; load average {document['load_average']['before'][0]:.2f} → "
+             f"{document['load_average']['after'][0]:.2f}.", "",
+             "| shape | fused | " + " | ".join(f"zero: {w}" for w in ways) + " | F.dropout | "
+             + " | ".join(f"mask only: {e}" for e in HASH_ENGINES) + " |",
+             "|---|---|" + "---:|" * (len(ways) + 1 + len(HASH_ENGINES))]
     for row in document["shapes"]:
-        draw, lean = row["draw_and_zero"], row["lean_forward_backward"]
-        cells = [draw["v2_torch"], draw["v2_numpy"], draw["peft_dropout"], lean["v2_torch"], lean["v2_numpy"],
-                 lean["without_dropout"]]
-        lines.append(f"| {' × '.join(map(str, row['shape']))} | "
-                     + " | ".join(f"{c['median_ms']:.2f}" for c in cells)
-                     + f" | {lean['mask_overhead_ms']['torch']:.2f} ({lean['ratio']['torch']:.2f}×) | "
-                       f"{lean['mask_overhead_ms']['numpy']:.2f} ({lean['ratio']['numpy']:.2f}×) |")
+        draw = row["draw_and_zero"]
+        cells = [draw[f"v2_{w}"] for w in ways] + [draw["peft_dropout"]] + [draw[f"v2_{e}_mask_only"] for e in HASH_ENGINES]
+        lines.append(f"| {' × '.join(map(str, row['shape']))} | {'yes' if row['fused'] else 'no'} | "
+                     + " | ".join(f"{c['median_ms']:.2f}" for c in cells) + " |")
+    lines += ["", "| shape | " + " | ".join(f"lean: {w}" for w in ways) + " | lean p = 0 | "
+              + " | ".join(f"overhead: {w}" for w in ways) + " |", "|---|" + "---:|" * (2 * len(ways) + 1)]
+    for row in document["shapes"]:
+        lean = row["lean_forward_backward"]
+        cells = [f"{lean[f'v2_{w}']['median_ms']:.2f}" for w in ways] + [f"{lean['without_dropout']['median_ms']:.2f}"]
+        cells += [f"{lean['mask_overhead_ms'][w]:.2f} ({lean['ratio'][w]:.2f}×)" for w in ways]
+        lines.append(f"| {' × '.join(map(str, row['shape']))} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

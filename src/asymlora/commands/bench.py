@@ -1,6 +1,6 @@
 """``asymlora bench MODE``: asymlora against PEFT — step time, saved activations, peak memory, checkpoint size.
 
-Four modes, one subcommand each (plain ``asymlora bench [OPTIONS]`` runs ``suite``):
+Modes, one subcommand each (plain ``asymlora bench [OPTIONS]`` runs ``suite``), among them:
 
 * ``suite``: one workload, every configuration interleaved: ``bench.json`` (one entry per
   configuration plus init timings and environment), ``bench.md`` and ``bench.png`` in ``--out``
@@ -12,6 +12,8 @@ Four modes, one subcommand each (plain ``asymlora bench [OPTIONS]`` runs ``suite
   forward per adapter: ``serving.json``, ``serving.md``.
 * ``throughput``: ``--rows`` configuration:rank pairs timed interleaved in one process (the
   rebuttal's throughput tables): ``throughput.json``, ``throughput.md``.
+* ``mask-cost``: the v2 dropout mask per module call, per way of building it, against
+  ``F.dropout`` (:mod:`asymlora.commands.bench_mask`): ``mask_cost.json``, ``mask_cost.md``.
 
 Configurations are named by the method vocabulary (:mod:`asymlora.bench.configs`): asymlora's
 ``b_only``, ``a_only``, ``lora``; PEFT's ``peft_lora``, ``peft_lora_fa``, ``peft_adalora``; and
