@@ -79,7 +79,7 @@ def test_adapted_layer_trains_identically_with_and_without_fusion():
                                                                           init_B="gaussian")).train()
         x = torch.randn(4, 200, 128, requires_grad=True)
         with mask_fusion(enabled, min_elements=1):
-            assert fused_zero_applies(x) is enabled
+            assert fused_zero_applies(x.detach()) is enabled      # as the lean function calls it
             layer.delta(x).square().sum().backward()
         results.append((x.grad, layer.B.grad))
     assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])
@@ -99,3 +99,22 @@ def test_a_failing_compile_falls_back_to_the_same_mask(monkeypatch):
         with pytest.warns(RuntimeWarning, match="Python.h not found.*same masks"):
             zeroed = fused_zero(tensor, keys, drop_threshold(0.3))
         assert torch.equal(zeroed, _reference(tensor, keys, 0.3)) and not MASK_FUSION.enabled
+
+
+@needs_inductor
+def test_fusion_stays_out_of_autograd_and_lora_gradients_are_unchanged():
+    x = torch.randn(4, 200, 128, requires_grad=True)
+    with mask_fusion(True, min_elements=1):
+        assert not fused_zero_applies(x)                    # autograd would differentiate through it
+        with torch.no_grad():
+            assert fused_zero_applies(x)
+    results = []
+    for enabled in (False, True):
+        torch.manual_seed(0)
+        layer = AdaptedLinear(nn.Linear(128, 40), "enc.q", AdapterConfig(rank=4, alpha=8, dropout=0.2, train="AB",
+                                                                          init_B="gaussian")).train()
+        x.grad = None
+        with mask_fusion(enabled, min_elements=1):
+            layer.delta(x).square().sum().backward()
+        results.append((x.grad.clone(), layer.A.grad, layer.B.grad))
+    assert all(torch.equal(u, v) for u, v in zip(*results)) and (results[0][0] == 0).any()

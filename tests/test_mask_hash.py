@@ -106,3 +106,25 @@ def test_adapted_layer_trains_identically_with_either_engine():
         results.append((x.grad, layer.B.grad))
     assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])
     assert (results[0][0] == 0).any()                        # the mask dropped some inputs
+
+
+def test_small_eager_inputs_keep_the_mask_and_train_identically():
+    from asymlora.adapters.dropout import forced_mask_path
+    from asymlora.adapters.linear import HashedFrozenAProjection
+
+    keys = torch.tensor(stream_keys(*split_base(3), 9))
+    a, b = torch.linalg.qr(torch.randn(64, 4))[0].t().contiguous(), torch.randn(32, 4, requires_grad=True)
+    x = torch.randn(4, 32, 64, requires_grad=True)
+    results = []
+    for path in ("saved", "regenerated"):
+        x.grad = b.grad = None
+        with forced_mask_path(path):
+            out = HashedFrozenAProjection.apply(x, a, b, 2.0, 0.3, keys)
+        saved = [t for t in out.grad_fn.saved_tensors if t is not None and t.dtype == torch.bool]
+        assert len(saved) == (path == "saved")
+        if saved:
+            assert torch.equal(saved[0], hashed_drop_mask(keys, x.shape, 0.3))
+        out.square().sum().backward()
+        results.append((x.grad.clone(), b.grad.clone()))
+    assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])
+    assert (results[0][0] == 0).any()

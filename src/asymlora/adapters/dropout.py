@@ -26,8 +26,9 @@ Either way the survivors are scaled by ``1 / (1 − p)``, so the layer is unbias
 
 The above is mask stream ``"v1"`` (:mod:`asymlora.adapters.mask_stream`). Stream ``"v2"`` (the
 default) uses :func:`hashed_drop_mask` / :func:`hashed_zero` instead: a pure tensor function of two
-integer keys, the same on every device, in eager and compiled code; its mask is always regenerated
-(no policy). Eager CPU calls build it in uint32 numpy (:mod:`asymlora.adapters.mask_hash`) or,
+integer keys, the same on every device, in eager and compiled code; its mask is regenerated in
+backward, except that eager CPU inputs the size policy sends to ``"saved"`` keep the bool mask
+(:func:`v2_keeps_mask`; never in a compiled graph). Eager CPU calls build it in uint32 numpy (:mod:`asymlora.adapters.mask_hash`) or,
 from 65,536 elements where inductor builds, hash and zero in one compiled loop
 (:mod:`asymlora.adapters.mask_fused`): the same bits as the int64 torch form, faster than
 ``F.dropout`` (docs/results/bench/mask_cost/).
@@ -276,6 +277,14 @@ def hashed_zero(tensor: torch.Tensor, keys: torch.Tensor, p: float, may_overwrit
         return fused_zero(tensor, keys, drop_threshold(p))
     mask = hashed_drop_mask(keys, tensor.shape, p, tensor.device)
     return tensor.masked_fill_(mask, 0) if may_overwrite else tensor.masked_fill(mask, 0)
+
+
+def v2_keeps_mask(tensor: torch.Tensor) -> bool:
+    """Whether the lean v2 function keeps its bool mask for backward instead of regenerating it:
+    in eager code on inputs the size policy sends to ``"saved"`` (:func:`mask_path_for`: the CPU,
+    at most ``MASK_POLICY.saved_max_elements`` elements), where the hash's fixed cost per call
+    outweighs the one byte per element kept. Never inside a ``torch.compile`` trace."""
+    return not torch.compiler.is_compiling() and mask_path_for(tensor.numel(), tensor.device) == "saved"
 
 
 def apply_mask(tensor: torch.Tensor, keep: torch.Tensor, p: float) -> torch.Tensor:

@@ -15,7 +15,9 @@ in ``tests/test_mask_fused.py``. Indices stop below 2³² here (the ``⌊i / 2³
 
 :func:`fused_zero_applies` decides, in the order of :data:`FUSED_RULES`: never inside an outer
 ``torch.compile`` trace (the outer graph traces the plain tensor code and keeps no break), only on
-the CPU, only with no hash engine forced (:data:`~asymlora.adapters.mask_hash.MASK_HASH`), only
+the CPU, never where autograd would have to differentiate through it (the lean B-only function
+calls it with grad off, in its own forward and backward; a tensor is passed detached, so one
+graph serves both and no backward is compiled), only with no hash engine forced (:data:`~asymlora.adapters.mask_hash.MASK_HASH`), only
 when :data:`MASK_FUSION` is on (``ASYMLORA_MASK_COMPILE=0`` turns it off), only from
 ``MASK_FUSION.min_elements`` elements (below, the numpy engine's few microseconds win and small
 test models never compile), below 2³² elements, and only where inductor can build.
@@ -104,6 +106,7 @@ def _inductor_builds(device_type: str) -> bool:
 FUSED_RULES: tuple[tuple[str, Callable[[torch.Tensor], bool]], ...] = (
     ("eager", lambda tensor: not torch.compiler.is_compiling()),
     ("cpu", lambda tensor: tensor.device.type == "cpu"),
+    ("no autograd through it", lambda tensor: not (tensor.requires_grad and torch.is_grad_enabled())),
     ("engine not forced", lambda tensor: MASK_HASH.forced is None),
     ("switched on", lambda tensor: MASK_FUSION.enabled),
     ("large enough", lambda tensor: MASK_FUSION.min_elements <= tensor.numel() < 2**32),
@@ -131,7 +134,7 @@ def fused_zero(tensor: torch.Tensor, keys: torch.Tensor, threshold: int) -> torc
         off for the process and the mask comes from the hash engines (the same elements zeroed).
     """
     try:
-        return _compiled()(tensor.reshape(-1), keys.to(torch.uint32), threshold).view(tensor.shape)
+        return _compiled()(tensor.detach().reshape(-1), keys.to(torch.uint32), threshold).view(tensor.shape)
     except Exception as err:    # inductor failed to build after all: turn fusion off, same bits without it
         MASK_FUSION.enabled = False
         warnings.warn(f"compiling the dropout mask failed ({type(err).__name__}: {str(err)[:200]}); v2 masks are "

@@ -127,7 +127,8 @@ def _add_suite(group: typer.Typer) -> None:
         seed: int = _seed(),
         quick: bool = typer.Option(False, "--quick", help="tiny random BERT, batch 4 × 32, 2 steps, no SVD"),
         mask_path: str = typer.Option("auto", "--mask-path", help="v1 dropout mask (b_only_v1): auto (by size), saved "
-                                                                  "(bit-packed) or regenerated, for every module"),
+                                                                  "(bit-packed) or regenerated, for every module (v2: "
+                                                                  "whether the mask is kept for backward)"),
     ) -> None:
         """One workload: asymlora (b_only, a_only, lora) against PEFT LoRA, LoRA-FA, AdaLoRA, head-only and the floor."""
         from asymlora.adapters.dropout import MASK_PATHS, forced_mask_path
