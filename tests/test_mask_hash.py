@@ -109,7 +109,7 @@ def test_adapted_layer_trains_identically_with_either_engine():
 
 
 def test_small_eager_inputs_keep_the_mask_and_train_identically():
-    from asymlora.adapters.dropout import forced_mask_path
+    from asymlora.adapters.dropout import forced_mask_path, unpack_mask
     from asymlora.adapters.linear import HashedFrozenAProjection
 
     keys = torch.tensor(stream_keys(*split_base(3), 9))
@@ -120,10 +120,11 @@ def test_small_eager_inputs_keep_the_mask_and_train_identically():
         x.grad = b.grad = None
         with forced_mask_path(path):
             out = HashedFrozenAProjection.apply(x, a, b, 2.0, 0.3, keys)
-        saved = [t for t in out.grad_fn.saved_tensors if t is not None and t.dtype == torch.bool]
+        saved = [t for t in out.grad_fn.saved_tensors if t is not None and t.dtype == torch.uint8]
         assert len(saved) == (path == "saved")
-        if saved:
-            assert torch.equal(saved[0], hashed_drop_mask(keys, x.shape, 0.3))
+        if saved:                                            # one bit per element: the mask itself
+            assert saved[0].numel() == x.numel() // 8
+            assert torch.equal(unpack_mask(saved[0], x.shape), hashed_drop_mask(keys, x.shape, 0.3))
         out.square().sum().backward()
         results.append((x.grad.clone(), b.grad.clone()))
     assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])

@@ -27,11 +27,11 @@ Either way the survivors are scaled by ``1 / (1 − p)``, so the layer is unbias
 The above is mask stream ``"v1"`` (:mod:`asymlora.adapters.mask_stream`). Stream ``"v2"`` (the
 default) uses :func:`hashed_drop_mask` / :func:`hashed_zero` instead: a pure tensor function of two
 integer keys, the same on every device, in eager and compiled code; its mask is regenerated in
-backward, except that eager CPU inputs the size policy sends to ``"saved"`` keep the bool mask
-(:func:`v2_keeps_mask`; never in a compiled graph). Eager CPU calls build it in uint32 numpy (:mod:`asymlora.adapters.mask_hash`) or,
-from 65,536 elements where inductor builds, hash and zero in one compiled loop
-(:mod:`asymlora.adapters.mask_fused`): the same bits as the int64 torch form, faster than
-``F.dropout`` (docs/results/bench/mask_cost/).
+backward, except that eager CPU inputs the size policy sends to ``"saved"`` keep it bit-packed
+(:func:`v2_keeps_mask`; never in a compiled graph). Eager CPU calls build it in uint32 numpy
+(:mod:`asymlora.adapters.mask_hash`) or, from 65,536 elements where inductor builds, hash and
+zero in one compiled loop (:mod:`asymlora.adapters.mask_fused`): the same bits as the int64
+torch form, faster than ``F.dropout`` (docs/results/bench/mask_cost/).
 
 **Which path, by size** (:data:`MASK_POLICY`, :func:`mask_path_for`). The regenerated CPU path
 has a fixed cost per call (a CSR matrix, a sparse product, a scatter: about 0.3 ms together)
@@ -280,10 +280,11 @@ def hashed_zero(tensor: torch.Tensor, keys: torch.Tensor, p: float, may_overwrit
 
 
 def v2_keeps_mask(tensor: torch.Tensor) -> bool:
-    """Whether the lean v2 function keeps its bool mask for backward instead of regenerating it:
-    in eager code on inputs the size policy sends to ``"saved"`` (:func:`mask_path_for`: the CPU,
-    at most ``MASK_POLICY.saved_max_elements`` elements), where the hash's fixed cost per call
-    outweighs the one byte per element kept. Never inside a ``torch.compile`` trace."""
+    """Whether the lean v2 function keeps its mask for backward (bit-packed, :func:`pack_mask`)
+    instead of regenerating it: in eager code on inputs the size policy sends to ``"saved"``
+    (:func:`mask_path_for`: the CPU, at most ``MASK_POLICY.saved_max_elements`` elements), where
+    the hash's fixed cost per call outweighs one bit per element kept. Never inside a
+    ``torch.compile`` trace."""
     return not torch.compiler.is_compiling() and mask_path_for(tensor.numel(), tensor.device) == "saved"
 
 

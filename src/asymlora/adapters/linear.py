@@ -36,7 +36,7 @@ PEFT's layer saves the dropped input (``d_in`` wide) and, on the CPU, the dropou
 With mask stream ``"v2"`` (the default, :class:`HashedFrozenAProjection`) the mask is
 :func:`~asymlora.adapters.dropout.hashed_drop_mask` of two int64 keys (applied by
 :func:`~asymlora.adapters.dropout.hashed_zero`), regenerated in backward (small eager CPU inputs
-keep the bool mask instead: :func:`~asymlora.adapters.dropout.v2_keeps_mask`), and the
+keep the mask bit-packed instead: :func:`~asymlora.adapters.dropout.v2_keeps_mask`), and the
 whole layer (counter update included) is plain tensor code that ``torch.compile`` traces without
 a graph break; ``"v1"`` is the path below, kept for runs and adapters made with it.
 The seeds come from the layer's own :class:`~asymlora.adapters.mask_stream.MaskStream`, never
@@ -175,8 +175,9 @@ class HashedFrozenAProjection(torch.autograd.Function):
 
     The zeroing is :func:`~asymlora.adapters.dropout.hashed_zero` (eager CPU: uint32 numpy hash, or
     one compiled loop from 65,536 elements; traced: the int64 tensor ops; the same bits). Small
-    eager CPU inputs (:func:`~asymlora.adapters.dropout.v2_keeps_mask`) keep ``m`` itself (one
-    byte per element) instead of regenerating it: there the hash's fixed cost per call dominates.
+    eager CPU inputs (:func:`~asymlora.adapters.dropout.v2_keeps_mask`) keep ``m`` bit-packed
+    (``numel / 8`` bytes, :func:`~asymlora.adapters.dropout.pack_mask`) instead of regenerating
+    it: there the hash's fixed cost per call dominates.
 
     Traced (``torch.compile``), only tensor ops: forward and backward compile without a break.
     """
@@ -186,23 +187,23 @@ class HashedFrozenAProjection(torch.autograd.Function):
         mask = hashed_drop_mask(keys, x.shape, p, x.device) if v2_keeps_mask(x) else None
         dropped = hashed_zero(x, keys, p) if mask is None else x.masked_fill(mask, 0)
         projected = F.linear(dropped, A).mul_(keep_scale(p))
-        ctx.save_for_backward(projected, A, B, keys, mask)
+        ctx.save_for_backward(projected, A, B, keys, None if mask is None else pack_mask(mask))
         ctx.scaling, ctx.p, ctx.x_dtype = scaling, p, x.dtype
         return F.linear(projected, B * scaling)
 
     @staticmethod
     def backward(ctx, grad_out):
-        projected, A, B, keys, mask = ctx.saved_tensors
+        projected, A, B, keys, packed = ctx.saved_tensors
         grad_out, projected = in_factor_dtype(B, grad_out, projected)
         grad_x = grad_B = None
         if ctx.needs_input_grad[2]:
             grad_B = b_gradient(grad_out, projected, ctx.scaling)
         if ctx.needs_input_grad[0]:
             grad_x = F.linear(grad_out, B.t() * (ctx.scaling * keep_scale(ctx.p))) @ A
-            if mask is None:
+            if packed is None:
                 grad_x = hashed_zero(grad_x, keys, ctx.p, may_overwrite=True)
             else:
-                grad_x.masked_fill_(mask, 0)
+                grad_x.masked_fill_(unpack_mask(packed, grad_x.shape), 0)
             grad_x = grad_x.to(ctx.x_dtype)
         return grad_x, None, grad_B, None, None, None
 

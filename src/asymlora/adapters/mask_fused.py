@@ -14,13 +14,14 @@ the bits are those of the int64 form (:func:`asymlora.adapters.mask_hash.hash_ma
 in ``tests/test_mask_fused.py``. Indices stop below 2³² here (the ``⌊i / 2³²⌋`` term is 0).
 
 :func:`fused_zero_applies` decides, in the order of :data:`FUSED_RULES`: never inside an outer
-``torch.compile`` trace (the outer graph traces the plain tensor code and keeps no break), only on
-the CPU, never where autograd would have to differentiate through it (the lean B-only function
-calls it with grad off, in its own forward and backward; a tensor is passed detached, so one
-graph serves both and no backward is compiled), only with no hash engine forced (:data:`~asymlora.adapters.mask_hash.MASK_HASH`), only
-when :data:`MASK_FUSION` is on (``ASYMLORA_MASK_COMPILE=0`` turns it off), only from
-``MASK_FUSION.min_elements`` elements (below, the numpy engine's few microseconds win and small
-test models never compile), below 2³² elements, and only where inductor can build.
+``torch.compile`` trace (the outer graph traces the plain tensor code and keeps no break); only
+on the CPU; never where autograd would have to differentiate through it (the lean B-only function
+calls it with grad off, in its own forward and backward, and the tensor is passed detached, so
+one graph serves both and no backward is compiled); only with no hash engine forced
+(:data:`~asymlora.adapters.mask_hash.MASK_HASH`); only when :data:`MASK_FUSION` is on
+(``ASYMLORA_MASK_COMPILE=0`` turns it off); only from ``MASK_FUSION.min_elements`` elements
+(below, the numpy engine's few microseconds win and small test models never compile) and below
+2³² elements; and only where inductor can build.
 """
 
 from __future__ import annotations

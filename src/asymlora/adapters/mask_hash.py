@@ -113,8 +113,9 @@ def hash_mask_numpy(keys: torch.Tensor, start: int, count: int, threshold: int, 
         size = min(end, (segment + 1) * SEGMENT) - index
         pieces.append(_segment_uint32(k0, k1 ^ (segment & MASK32), low, size, threshold))
         index += size
-    flat = pieces[0] if len(pieces) == 1 else np.concatenate(pieces) if pieces else np.zeros(0, dtype=bool)
-    return torch.from_numpy(flat)
+    if len(pieces) == 1:
+        return torch.from_numpy(pieces[0])
+    return torch.from_numpy(np.concatenate(pieces) if pieces else np.zeros(0, dtype=bool))
 
 
 #: The engines of the v2 hash, by name (same bits; see the module docstring).

@@ -156,7 +156,8 @@ def mask_cost_markdown(document: dict) -> str:
              "|---|---|" + "---:|" * (len(ways) + 1 + len(HASH_ENGINES))]
     for row in document["shapes"]:
         draw = row["draw_and_zero"]
-        cells = [draw[f"v2_{w}"] for w in ways] + [draw["peft_dropout"]] + [draw[f"v2_{e}_mask_only"] for e in HASH_ENGINES]
+        cells = [draw[f"v2_{w}"] for w in ways] + [draw["peft_dropout"]]
+        cells += [draw[f"v2_{e}_mask_only"] for e in HASH_ENGINES]
         lines.append(f"| {' × '.join(map(str, row['shape']))} | {'yes' if row['fused'] else 'no'} | "
                      + " | ".join(f"{c['median_ms']:.2f}" for c in cells) + " |")
     lines += ["", "| shape | " + " | ".join(f"lean: {w}" for w in ways) + " | lean p = 0 | "
