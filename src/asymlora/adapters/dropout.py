@@ -25,8 +25,13 @@ and step.
 Either way the survivors are scaled by ``1 / (1 − p)``, so the layer is unbiased.
 
 The above is mask stream ``"v1"`` (:mod:`asymlora.adapters.mask_stream`). Stream ``"v2"`` (the
-default) uses :func:`hashed_drop_mask` instead: a pure tensor function of two integer keys, the
-same on every device, in eager and compiled code; its mask is always regenerated (no policy).
+default) uses :func:`hashed_drop_mask` / :func:`hashed_zero` instead: a pure tensor function of two
+integer keys, the same on every device, in eager and compiled code; its mask is regenerated in
+backward, except that eager CPU inputs the size policy sends to ``"saved"`` keep it bit-packed
+(:func:`v2_keeps_mask`; never in a compiled graph). Eager CPU calls build it in uint32 numpy
+(:mod:`asymlora.adapters.mask_hash`) or, from 65,536 elements where inductor builds, hash and
+zero in one compiled loop (:mod:`asymlora.adapters.mask_fused`): the same bits as the int64
+torch form, faster than ``F.dropout`` (docs/results/bench/mask_cost/).
 
 **Which path, by size** (:data:`MASK_POLICY`, :func:`mask_path_for`). The regenerated CPU path
 has a fixed cost per call (a CSR matrix, a sparse product, a scatter: about 0.3 ms together)
@@ -53,7 +58,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from asymlora.adapters.mask_stream import mix32_
+from asymlora.adapters.mask_fused import fused_zero, fused_zero_applies
+from asymlora.adapters.mask_hash import HASH_ENGINES, hash_engine_for
 
 _SPARSE_DTYPES = (torch.float32, torch.float64)
 
@@ -231,8 +237,9 @@ def hashed_drop_mask(keys: torch.Tensor, shape: torch.Size | tuple, p: float,
     """The v2 drop mask: True where element ``i`` (row-major) has ``H(i; k0, k1) < round(p · 2³²)``.
 
     ``H(i) = mix32(mix32((i mod 2³²) ⊕ k0) ⊕ k1 ⊕ ⌊i / 2³²⌋)`` (:func:`~asymlora.adapters.mask_stream.mix32`),
-    in int64 torch ops, in place on one int64 buffer of ``numel`` elements (about the cost of
-    ``F.dropout``'s draw in eager mode; one fused loop under ``torch.compile``).
+    built by the engine :func:`~asymlora.adapters.mask_hash.hash_engine_for` picks: uint32 numpy in
+    eager CPU code (about a third of ``F.dropout``'s time), int64 torch ops elsewhere and inside a
+    ``torch.compile`` trace (one fused loop there). Both give the same bits.
 
     Args:
         keys (torch.Tensor): int64 ``[k0, k1]`` (:meth:`~asymlora.adapters.mask_stream.CounterMaskStream.next_keys`).
@@ -244,16 +251,41 @@ def hashed_drop_mask(keys: torch.Tensor, shape: torch.Size | tuple, p: float,
         torch.Tensor: a bool tensor of ``shape``.
     """
     device = keys.device if device is None else torch.device(device)
-    count = math.prod(shape)
-    h = torch.arange(count, dtype=torch.int64, device=device)
-    high = h >> 32 if count > 2**32 else None
-    if high is not None:
-        h.bitwise_and_(0xFFFFFFFF)
-    mix32_(h.bitwise_xor_(keys[0]))
-    h.bitwise_xor_(keys[1])
-    if high is not None:
-        h.bitwise_xor_(high)
-    return (mix32_(h) < drop_threshold(p)).view(tuple(shape))
+    engine = HASH_ENGINES[hash_engine_for(device)]
+    return engine(keys, 0, math.prod(shape), drop_threshold(p), device).view(tuple(shape))
+
+
+def hashed_zero(tensor: torch.Tensor, keys: torch.Tensor, p: float, may_overwrite: bool = False) -> torch.Tensor:
+    """``tensor`` with the elements of ``hashed_drop_mask(keys, tensor.shape, p)`` set to zero (unscaled).
+
+    Eager on the CPU from ``MASK_FUSION.min_elements`` elements, where inductor builds, one
+    compiled loop hashes and zeroes (:func:`~asymlora.adapters.mask_fused.fused_zero`); otherwise
+    ``masked_fill`` with :func:`hashed_drop_mask`. The same elements are zeroed either way.
+
+    Args:
+        tensor (torch.Tensor): any shape.
+        keys (torch.Tensor): int64 ``[k0, k1]``.
+        p (float): the drop probability in (0, 1).
+        may_overwrite (bool): the caller no longer needs ``tensor`` (and it needs no gradient of
+            its own): ``masked_fill`` then writes into it, while the fused loop writes a new
+            tensor anyway (copying back would cost a pass). Always use the returned tensor.
+
+    Returns:
+        torch.Tensor: the zeroed tensor (``tensor`` itself or a new one).
+    """
+    if fused_zero_applies(tensor):
+        return fused_zero(tensor, keys, drop_threshold(p))
+    mask = hashed_drop_mask(keys, tensor.shape, p, tensor.device)
+    return tensor.masked_fill_(mask, 0) if may_overwrite else tensor.masked_fill(mask, 0)
+
+
+def v2_keeps_mask(tensor: torch.Tensor) -> bool:
+    """Whether the lean v2 function keeps its mask for backward (bit-packed, :func:`pack_mask`)
+    instead of regenerating it: in eager code on inputs the size policy sends to ``"saved"``
+    (:func:`mask_path_for`: the CPU, at most ``MASK_POLICY.saved_max_elements`` elements), where
+    the hash's fixed cost per call outweighs one bit per element kept. Never inside a
+    ``torch.compile`` trace."""
+    return not torch.compiler.is_compiling() and mask_path_for(tensor.numel(), tensor.device) == "saved"
 
 
 def apply_mask(tensor: torch.Tensor, keep: torch.Tensor, p: float) -> torch.Tensor:

@@ -34,7 +34,9 @@ saves and the mask is kept bit-packed instead (``numel / 8`` bytes; the same mas
 PEFT's layer saves the dropped input (``d_in`` wide) and, on the CPU, the dropout noise
 (``d_in`` wide, fp32) for every call.
 With mask stream ``"v2"`` (the default, :class:`HashedFrozenAProjection`) the mask is
-:func:`~asymlora.adapters.dropout.hashed_drop_mask` of two int64 keys, always regenerated, and the
+:func:`~asymlora.adapters.dropout.hashed_drop_mask` of two int64 keys (applied by
+:func:`~asymlora.adapters.dropout.hashed_zero`), regenerated in backward (small eager CPU inputs
+keep the mask bit-packed instead: :func:`~asymlora.adapters.dropout.v2_keeps_mask`), and the
 whole layer (counter update included) is plain tensor code that ``torch.compile`` traces without
 a graph break; ``"v1"`` is the path below, kept for runs and adapters made with it.
 The seeds come from the layer's own :class:`~asymlora.adapters.mask_stream.MaskStream`, never
@@ -59,8 +61,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from asymlora.adapters.config import AdapterConfig
-from asymlora.adapters.dropout import (drop_mask, hashed_drop_mask, keep_scale, mask_path_for, pack_mask,
-                                       project_dropped, unpack_mask, zero_dropped)
+from asymlora.adapters.dropout import (drop_mask, hashed_drop_mask, hashed_zero, keep_scale, mask_path_for,
+                                       pack_mask, project_dropped, unpack_mask, v2_keeps_mask, zero_dropped)
 from asymlora.adapters.init import factor_seed
 from asymlora.adapters.mask_stream import CounterMaskStream, MaskStream, split_base
 from asymlora.adapters.quantized import quantized_kind, refuse_quantized_merge
@@ -169,29 +171,39 @@ class HashedFrozenAProjection(torch.autograd.Function):
 
         forward:   u = c · A (x with m zeroed)           saved: u (r per token), A, B, keys
         backward:  ∂L/∂B = s · gᵀ u
-                   ∂L/∂x = (g (s c · B)) A with m zeroed (m regenerated from keys, in place)
+                   ∂L/∂x = (g (s c · B)) A with m zeroed (m regenerated from keys)
 
-    Only tensor ops (no Python RNG, no numpy), so ``torch.compile`` traces forward and backward.
+    The zeroing is :func:`~asymlora.adapters.dropout.hashed_zero` (eager CPU: uint32 numpy hash, or
+    one compiled loop from 65,536 elements; traced: the int64 tensor ops; the same bits). Small
+    eager CPU inputs (:func:`~asymlora.adapters.dropout.v2_keeps_mask`) keep ``m`` bit-packed
+    (``numel / 8`` bytes, :func:`~asymlora.adapters.dropout.pack_mask`) instead of regenerating
+    it: there the hash's fixed cost per call dominates.
+
+    Traced (``torch.compile``), only tensor ops: forward and backward compile without a break.
     """
 
     @staticmethod
     def forward(ctx, x, A, B, scaling: float, p: float, keys):
-        mask = hashed_drop_mask(keys, x.shape, p, x.device)
-        projected = F.linear(x.masked_fill(mask, 0), A).mul_(keep_scale(p))
-        ctx.save_for_backward(projected, A, B, keys)
+        mask = hashed_drop_mask(keys, x.shape, p, x.device) if v2_keeps_mask(x) else None
+        dropped = hashed_zero(x, keys, p) if mask is None else x.masked_fill(mask, 0)
+        projected = F.linear(dropped, A).mul_(keep_scale(p))
+        ctx.save_for_backward(projected, A, B, keys, None if mask is None else pack_mask(mask))
         ctx.scaling, ctx.p, ctx.x_dtype = scaling, p, x.dtype
         return F.linear(projected, B * scaling)
 
     @staticmethod
     def backward(ctx, grad_out):
-        projected, A, B, keys = ctx.saved_tensors
+        projected, A, B, keys, packed = ctx.saved_tensors
         grad_out, projected = in_factor_dtype(B, grad_out, projected)
         grad_x = grad_B = None
         if ctx.needs_input_grad[2]:
             grad_B = b_gradient(grad_out, projected, ctx.scaling)
         if ctx.needs_input_grad[0]:
             grad_x = F.linear(grad_out, B.t() * (ctx.scaling * keep_scale(ctx.p))) @ A
-            grad_x = grad_x.masked_fill_(hashed_drop_mask(keys, grad_x.shape, ctx.p, grad_x.device), 0)
+            if packed is None:
+                grad_x = hashed_zero(grad_x, keys, ctx.p, may_overwrite=True)
+            else:
+                grad_x.masked_fill_(unpack_mask(packed, grad_x.shape), 0)
             grad_x = grad_x.to(ctx.x_dtype)
         return grad_x, None, grad_B, None, None, None
 
@@ -372,7 +384,7 @@ class AdaptedLinear(nn.Module):
         keys = self.masks.next_keys(self.mask_calls, self.mask_base)
         if self.train_mode == "B" and torch.is_grad_enabled():
             return HashedFrozenAProjection.apply(x, self.A, self.B, self.scaling, self.dropout, keys)
-        dropped = x.masked_fill(hashed_drop_mask(keys, x.shape, self.dropout, x.device), 0) * keep_scale(self.dropout)
+        dropped = hashed_zero(x, keys, self.dropout) * keep_scale(self.dropout)
         return F.linear(F.linear(dropped, self.A), self.B) * self.scaling
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

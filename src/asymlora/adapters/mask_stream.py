@@ -29,7 +29,9 @@ changes every dropout mask and so every result trained with dropout > 0:
   ``k`` gets two 32-bit keys ``(k0, k1) = keys(base, k)`` and element ``i`` of the flat input is
   dropped iff ``H(i; k0, k1) < round(p · 2³²)``, with ``H`` two rounds of a 32-bit mixer
   (:func:`mix32`) done in int64 torch ops (products stay below 2⁶³: no overflow). A pure tensor
-  function of the keys, the same bits in eager and compiled code on every device, and the call
+  function of the keys, the same bits in eager and compiled code on every device (eager CPU calls
+  compute the same bits faster, in uint32 numpy or one compiled loop: :mod:`asymlora.adapters.mask_hash`,
+  :mod:`asymlora.adapters.mask_fused`), and the call
   counter is an int64 buffer of the layer (``mask_calls``), so ``torch.compile`` traces the whole
   layer, counter update included.
 

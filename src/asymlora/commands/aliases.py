@@ -69,7 +69,7 @@ RENAMED: tuple[Renamed, ...] = (
 )
 
 #: bench's subcommands; anything else after ``bench`` runs the suite.
-BENCH_MODES = ("suite", "sweep", "serving", "throughput", "frontier", "quantized")
+BENCH_MODES = ("suite", "sweep", "serving", "throughput", "frontier", "quantized", "mask-cost")
 
 #: ``warn(old, new)``: report one old spelling (``new`` None: drop it, it had no effect).
 Warn = Callable[[str, "str | None"], None]

@@ -1,6 +1,6 @@
 """``asymlora bench MODE``: asymlora against PEFT — step time, saved activations, peak memory, checkpoint size.
 
-Four modes, one subcommand each (plain ``asymlora bench [OPTIONS]`` runs ``suite``):
+Modes, one subcommand each (plain ``asymlora bench [OPTIONS]`` runs ``suite``), among them:
 
 * ``suite``: one workload, every configuration interleaved: ``bench.json`` (one entry per
   configuration plus init timings and environment), ``bench.md`` and ``bench.png`` in ``--out``
@@ -12,6 +12,8 @@ Four modes, one subcommand each (plain ``asymlora bench [OPTIONS]`` runs ``suite
   forward per adapter: ``serving.json``, ``serving.md``.
 * ``throughput``: ``--rows`` configuration:rank pairs timed interleaved in one process (the
   rebuttal's throughput tables): ``throughput.json``, ``throughput.md``.
+* ``mask-cost``: the v2 dropout mask per module call, per way of building it, against
+  ``F.dropout`` (:mod:`asymlora.commands.bench_mask`): ``mask_cost.json``, ``mask_cost.md``.
 
 Configurations are named by the method vocabulary (:mod:`asymlora.bench.configs`): asymlora's
 ``b_only``, ``a_only``, ``lora``; PEFT's ``peft_lora``, ``peft_lora_fa``, ``peft_adalora``; and
@@ -97,11 +99,12 @@ def _suite_options(*, model, layers, batch_size, max_length, rank, alpha, dropou
 
 def register(app: typer.Typer) -> None:
     group = typer.Typer(no_args_is_help=False, help="Benchmarks against PEFT: suite (the default), sweep, serving, frontier, "
-                                                    "throughput. Plain 'asymlora bench [OPTIONS]' runs the suite.")
+                                                    "throughput, quantized, mask-cost. Plain 'asymlora bench [OPTIONS]' runs the suite.")
     app.add_typer(group, name="bench")
+    from asymlora.commands.bench_mask import add_mask_cost
     from asymlora.commands.bench_quantized import add_quantized
 
-    for add in (_add_suite, _add_sweep, _add_serving, _add_throughput, _add_frontier, add_quantized):
+    for add in (_add_suite, _add_sweep, _add_serving, _add_throughput, _add_frontier, add_quantized, add_mask_cost):
         add(group)
 
 
@@ -124,7 +127,8 @@ def _add_suite(group: typer.Typer) -> None:
         seed: int = _seed(),
         quick: bool = typer.Option(False, "--quick", help="tiny random BERT, batch 4 × 32, 2 steps, no SVD"),
         mask_path: str = typer.Option("auto", "--mask-path", help="v1 dropout mask (b_only_v1): auto (by size), saved "
-                                                                  "(bit-packed) or regenerated, for every module"),
+                                                                  "(bit-packed) or regenerated, for every module (v2: "
+                                                                  "whether the mask is kept for backward)"),
     ) -> None:
         """One workload: asymlora (b_only, a_only, lora) against PEFT LoRA, LoRA-FA, AdaLoRA, head-only and the floor."""
         from asymlora.adapters.dropout import MASK_PATHS, forced_mask_path
