@@ -518,6 +518,12 @@ def _split_cannot_serve(folder: Path) -> None:
     dirichlet_split([0] * 20 + [1] * 20, 4, 0.01, seed=0, min_size=9, attempts=5)
 
 
+def _dp_noise_without_clip(folder: Path) -> None:
+    from asymlora.federated.config import FederatedConfig
+
+    FederatedConfig(noise_multiplier=1.0).validate()
+
+
 # ------------------------------------------------------------------------------------ the catalogue
 CASES: list[Case] = [
     # ---- configs: command-line options, experiment YAML, AdapterConfig
@@ -713,6 +719,10 @@ CASES: list[Case] = [
          api=_too_many_clients),
     Case("federated-split-cannot-serve", "run", "no Dirichlet label split gives every client a batch", 2,
          "no Dirichlet draw in 5 gave every client 9 examples", "raise --alpha", api=_split_cannot_serve),
+    Case("federated-dp-noise-without-clip", "run", "federated DP noise without a clipping norm", 2,
+         "--dp-noise needs a clipping norm", "give --dp-clip C > 0",
+         cli=lambda folder: ["federated", "--dp-noise", "1", "--out", str(folder / "out")],
+         api=_dp_noise_without_clip),
     Case("compile-unavailable", "run", "torch.compile asked where inductor cannot build (here: no C++ compiler)", 2,
          "torch.compile on the CPU (inductor) needs a C++ compiler", "install g++ or point CXX at a C++ compiler",
          cli=lambda folder: ["bench", "sweep", "--workloads", "tiny_bert", "--configurations", "b_only_compiled",

@@ -117,6 +117,9 @@ def test_missing_flower_is_one_line_and_writes_nothing(monkeypatch, tmp_path, ca
     (["--clients", "3", "--alpha", "0.01", "--train-examples", "60", "--batch-size", "16"], "no Dirichlet draw"),
     (["--methods", "b_onyl"], "unknown federated method 'b_onyl'"),
     (["--alpha", "0"], "--alpha must be > 0"),
+    (["--dp-noise", "1"], "--dp-noise needs a clipping norm"),
+    (["--dp-noise", "0.5,x", "--dp-clip", "1"], "--dp-noise entry 'x' is not a number >= 0"),
+    (["--dp-clip", "-1"], "--dp-noise and --dp-clip must be >= 0"),
 ])
 def test_bad_input_is_refused_before_any_work(args, message, tmp_path, capsys):
     code, lines, out = _invoke(["--model", "tiny-bert", *args], tmp_path, capsys)

@@ -23,6 +23,24 @@ def require_flower(backend: str = "ray") -> None:
             raise UserError(f"asymlora federated needs the {module!r} package, which is not installed; {FLOWER_HINT}")
 
 
+def noise_levels(text: str) -> list[float]:
+    """``"0,0.5,1"`` -> ``[0.0, 0.5, 1.0]`` (empty text: no levels).
+
+    Raises:
+        UserError: an entry that is not a number >= 0.
+    """
+    levels = []
+    for item in (x.strip() for x in text.split(",") if x.strip()):
+        try:
+            value = float(item)
+        except ValueError:
+            value = -1.0
+        if not value >= 0:
+            raise UserError(f"--dp-noise entry {item!r} is not a number >= 0; give e.g. --dp-noise 0,0.5,1")
+        levels.append(value)
+    return levels
+
+
 def register(app: typer.Typer) -> None:
     @app.command("federated")
     def federated(
@@ -46,6 +64,10 @@ def register(app: typer.Typer) -> None:
         backend: str = typer.Option("ray", "--backend",
                                     help="ray (Flower's simulation runtime) or inprocess (same apps, no Ray)"),
         verbose: bool = typer.Option(False, "--verbose", help="Flower's INFO log"),
+        dp_clip: float = typer.Option(0.0, "--dp-clip", help="client-level DP: clip each client's update to this "
+                                      "L2 norm C (0: no DP; docs/federated.md)"),
+        dp_noise: str = typer.Option("", "--dp-noise", help="comma list of DP noise multipliers z (noise std zC/N "
+                                     "on the average); every method runs once per value; needs --dp-clip"),
     ) -> None:
         """Federated fine-tuning on Flower's simulation runtime: B-only FedAvg (exact) vs LoRA rules (docs/federated.md)."""
         from asymlora.federated.config import FederatedConfig, get_method
@@ -55,10 +77,16 @@ def register(app: typer.Typer) -> None:
             raise UserError(f"--backend {backend!r} is not one of ray, inprocess; choose one of them")
         if not chosen and not centralised:
             raise UserError("nothing to run: give --methods or keep --centralised")
+        levels = noise_levels(dp_noise)
+        if levels and not dp_clip > 0:
+            raise UserError("--dp-noise needs a clipping norm: give --dp-clip C > 0 (noise is scaled by C)")
         config = FederatedConfig(task=task, model=model, clients=clients, alpha=alpha, rounds=rounds,
                                  local_steps=local_steps, batch_size=batch_size, max_length=max_length,
                                  learning_rate=learning_rate, rank=rank, train_examples=train_examples,
-                                 eval_examples=eval_examples, seed=seed).validate()
+                                 eval_examples=eval_examples, seed=seed, clipping_norm=dp_clip,
+                                 noise_multiplier=max(levels, default=0.0)).validate()
+        if levels and not chosen:
+            raise UserError("--dp-noise applies to the federated methods; give --methods")
         if chosen:
             require_flower(backend)
         from asymlora.federated.experiment import compare
@@ -67,7 +95,7 @@ def register(app: typer.Typer) -> None:
 
         with user_input():
             task_data(config)  # a split that cannot serve N clients fails here, before any training or output
-        result = vars(compare(config, chosen, centralised, quiet=not verbose, backend=backend))
+        result = vars(compare(config, chosen, centralised, quiet=not verbose, backend=backend, noise_levels=levels))
         folder = out_dir(out, "federated")
         write_json(folder / "federated.json", result)
         report = markdown(result)

@@ -34,6 +34,7 @@ from asymlora.federated import aggregation
 from asymlora.federated.config import FederatedConfig, FederatedMethod, get_method
 from asymlora.federated.local import (accuracy, build_model, frozen_factors, load_arrays, task_data,
                                       trainable_arrays, train_steps)
+from asymlora.federated.privacy import noise_std, private_strategy
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,10 @@ class RoundRecord:
     """One round of one method. Bytes are fp32 array payloads summed over clients (headers aside):
     ``upload_bytes`` all clients -> server, ``adapter_upload_bytes`` the factor part of it,
     ``download_bytes`` server -> all clients. ``agg_error`` = ‖avg ΔW − ΔW_agg‖_F over the adapted
-    layers, ``agg_error_rel`` divided by ‖avg ΔW‖_F (None for round 0 and the centralised run)."""
+    layers, ``agg_error_rel`` divided by ‖avg ΔW‖_F (None for round 0 and the centralised run; under
+    DP both are measured on the clipped updates, before the noise). ``update_norm``: the clients'
+    weighted mean L2 norm of their update (all sent arrays, before clipping); ``noise_multiplier`` /
+    ``clipping_norm`` / ``noise_std``: the DP settings (0 without DP, :mod:`asymlora.federated.privacy`)."""
 
     method: str
     round: int
@@ -52,6 +56,10 @@ class RoundRecord:
     download_bytes: int = 0
     agg_error: float | None = None
     agg_error_rel: float | None = None
+    update_norm: float | None = None
+    noise_multiplier: float = 0.0
+    clipping_norm: float = 0.0
+    noise_std: float = 0.0
     seconds: float = 0.0
 
 
@@ -83,14 +91,17 @@ def train(msg: Message, context: Context) -> Message:
         raise ValueError(f"partition-id {partition} is outside 0..{config.clients - 1} for {config.clients} clients")
     torch.set_num_threads(config.threads)
     model = _client_model(config, method.train)
-    load_arrays(model, _torch_arrays(msg.content["arrays"]))
+    received = _torch_arrays(msg.content["arrays"])
+    load_arrays(model, received)
     data = task_data(config)
     shard = data.train.take(data.parts[partition])
     server_round = int(record["server-round"])
     loss = train_steps(model, shard, config.local_steps, config, seed=config.seed * 1_000_003 + server_round * 1009
                        + partition)
-    reply = RecordDict({"arrays": ArrayRecord(trainable_arrays(model)),
-                        "metrics": MetricRecord({"num-examples": len(shard), "train-loss": loss})})
+    sent = trainable_arrays(model)
+    norm = float(torch.sqrt(sum(((sent[n] - received[n]) ** 2).sum() for n in sent)))
+    reply = RecordDict({"arrays": ArrayRecord(sent),
+                        "metrics": MetricRecord({"num-examples": len(shard), "train-loss": loss, "update-norm": norm})})
     return Message(reply, reply_to=msg)
 
 
@@ -127,9 +138,10 @@ class AdapterFedAvg(FedAvg):
             arrays = ArrayRecord({k: v.contiguous() for k, v in result.items()})
         error = aggregation.aggregation_error(updates, weights, result, self.frozen, self.scaling)
         factor_names = [n for n in updates[0] if n.endswith((".A", ".B"))]
+        share = aggregation.normalised(weights)
         self.pending = dict(
-            train_loss=sum(w * float(m.content["metrics"]["train-loss"]) for w, m in
-                           zip(aggregation.normalised(weights), replies)),
+            train_loss=sum(w * float(m.content["metrics"]["train-loss"]) for w, m in zip(share, replies)),
+            update_norm=sum(w * float(m.content["metrics"]["update-norm"]) for w, m in zip(share, replies)),
             upload_bytes=sum(aggregation.payload_bytes(u) for u in updates),
             adapter_upload_bytes=sum(aggregation.payload_bytes({n: u[n] for n in factor_names}) for u in updates),
             download_bytes=aggregation.payload_bytes(result) * len(replies),
@@ -141,19 +153,23 @@ class AdapterFedAvg(FedAvg):
         load_arrays(self.model, _torch_arrays(arrays))
         acc = accuracy(self.model, task_data(self.config).test)
         self.records.append(RoundRecord(self.method.name, server_round, acc, **self.pending,
+                                        noise_multiplier=self.config.noise_multiplier,
+                                        clipping_norm=self.config.clipping_norm, noise_std=noise_std(self.config),
                                         seconds=round(time.perf_counter() - self.started, 1)))
         self.pending = {}
         return MetricRecord({"accuracy": acc})
 
 
 def run_rounds(grid: Grid, config: FederatedConfig, method: FederatedMethod, records: list[RoundRecord]) -> None:
-    """The server's whole job: ``config.rounds`` rounds of :class:`AdapterFedAvg` over ``grid``."""
+    """The server's whole job: ``config.rounds`` rounds of :class:`AdapterFedAvg` over ``grid`` (inside
+    Flower's DP wrapper when ``config.private``: :func:`~asymlora.federated.privacy.private_strategy`)."""
     torch.set_num_threads(config.threads)
     model = build_model(config, method.train)
-    strategy = AdapterFedAvg(method, config, model, records)
+    adapter_strategy = AdapterFedAvg(method, config, model, records)
+    strategy = private_strategy(adapter_strategy, config)
     strategy.start(grid=grid, initial_arrays=ArrayRecord(trainable_arrays(model)), num_rounds=config.rounds,
                    train_config=ConfigRecord({**config.to_record(), "method": method.name}),
-                   evaluate_fn=strategy.evaluate_global)
+                   evaluate_fn=adapter_strategy.evaluate_global)
 
 
 def make_server_app(config: FederatedConfig, method: FederatedMethod, records: list[RoundRecord]) -> ServerApp:

@@ -44,7 +44,9 @@ class FederatedConfig:
     (tokens), ``learning_rate`` (AdamW, fresh each round), ``rank`` / ``lora_alpha`` (adapter on the
     model's default targets, classifier head trained and averaged), ``train_examples`` /
     ``eval_examples`` (seeded subsamples of the task's train / test split), ``seed`` (split, A, head,
-    batch order), ``threads`` (torch threads per client process).
+    batch order, DP noise), ``threads`` (torch threads per client process); ``clipping_norm`` C > 0
+    turns on client-level differential privacy (:mod:`asymlora.federated.privacy`: each client's update
+    clipped to L2 norm C, Gaussian noise of std ``noise_multiplier · C / clients`` on the average).
     """
 
     task: str = "tweets"
@@ -62,6 +64,8 @@ class FederatedConfig:
     eval_examples: int = 200
     seed: int = 0
     threads: int = 1
+    noise_multiplier: float = 0.0
+    clipping_norm: float = 0.0
 
     def validate(self) -> "FederatedConfig":
         """Check the numbers before anything is loaded.
@@ -70,8 +74,8 @@ class FederatedConfig:
             FederatedConfig: ``self``.
 
         Raises:
-            UserError: a count below 1, ``alpha`` or the learning rate not positive, or more clients
-                than the training examples can give one batch each.
+            UserError: a count below 1, ``alpha`` or the learning rate not positive, more clients
+                than the training examples can give one batch each, or DP noise without a clipping norm.
         """
         for name in ("clients", "rounds", "local_steps", "batch_size", "max_length", "rank", "train_examples",
                      "eval_examples", "threads"):
@@ -80,11 +84,20 @@ class FederatedConfig:
         for name in ("alpha", "learning_rate", "lora_alpha"):
             if not getattr(self, name) > 0:
                 raise UserError(f"--{name.replace('_', '-')} must be > 0, got {getattr(self, name)}")
+        if self.noise_multiplier < 0 or self.clipping_norm < 0:
+            raise UserError(f"--dp-noise and --dp-clip must be >= 0, got {self.noise_multiplier} and {self.clipping_norm}")
+        if self.noise_multiplier > 0 and not self.clipping_norm > 0:
+            raise UserError("--dp-noise needs a clipping norm: give --dp-clip C > 0 (noise is scaled by C)")
         if self.clients * self.batch_size > self.train_examples:
             raise UserError(f"--clients {self.clients} needs at least {self.clients * self.batch_size} training "
                             f"examples (one batch of {self.batch_size} per client) but --train-examples is "
                             f"{self.train_examples}; lower --clients or raise --train-examples")
         return self
+
+    @property
+    def private(self) -> bool:
+        """Whether updates are clipped (and noised): ``clipping_norm > 0``."""
+        return self.clipping_norm > 0
 
     def to_record(self) -> dict:
         """The fields as a flat dict of str / int / float (a Flower ``ConfigRecord``'s value types)."""

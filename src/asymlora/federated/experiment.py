@@ -16,12 +16,14 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from typing import Sequence
 
 import torch
 
 from asymlora.federated.config import FederatedConfig, FederatedMethod
 from asymlora.federated.local import accuracy, build_model, task_data, train_steps
+from asymlora.federated.privacy import run_label
 
 
 @dataclass
@@ -85,7 +87,8 @@ def centralised(config: FederatedConfig) -> list:
 
 
 def compare(config: FederatedConfig, methods: list[FederatedMethod], with_centralised: bool = True,
-            cpus: int | None = None, quiet: bool = True, backend: str = "ray") -> Comparison:
+            cpus: int | None = None, quiet: bool = True, backend: str = "ray",
+            noise_levels: Sequence[float] = ()) -> Comparison:
     """Every method in turn on the same config (and so the same splits); see the module docstring.
 
     Args:
@@ -95,6 +98,9 @@ def compare(config: FederatedConfig, methods: list[FederatedMethod], with_centra
         cpus (int | None): CPUs for the simulation (default: those available to this process).
         quiet (bool): Flower's and Ray's INFO logs off.
         backend (str): one of :data:`BACKENDS`.
+        noise_levels (Sequence[float]): with ``config.private``, each method runs once per DP noise
+            multiplier listed here (the clipping norm is ``config``'s); empty: once, with ``config``'s.
+            The centralised baseline is never private.
 
     Returns:
         Comparison: every round of every method.
@@ -107,11 +113,15 @@ def compare(config: FederatedConfig, methods: list[FederatedMethod], with_centra
         logging.getLogger("flwr").setLevel(logging.WARNING)
     cpus = cpus or len(os.sched_getaffinity(0))
     data = task_data(config)
-    result = Comparison({**asdict(config), "backend": backend}, [m.name for m in methods] + (["centralised"] if with_centralised else []),
-                        label_counts(data.train.labels.tolist(), data.parts, data.num_labels))
-    runs = [(m.name, lambda m=m: simulate(config, m, cpus, backend)) for m in methods]
+    variants = [replace(config, noise_multiplier=z) for z in noise_levels] if config.private and noise_levels \
+        else [config]
+    runs = [(run_label(m.name, v.noise_multiplier, v.clipping_norm), lambda m=m, v=v: simulate(v, m, cpus, backend))
+            for v in variants for m in methods]
     if with_centralised:
         runs.append(("centralised", lambda: centralised(config)))
+    result = Comparison({**asdict(config), "backend": backend, "noise_levels": list(noise_levels)},
+                        [label for label, _ in runs],
+                        label_counts(data.train.labels.tolist(), data.parts, data.num_labels))
     for name, run in runs:
         started = time.perf_counter()
         result.rounds.extend(asdict(r) for r in run())

@@ -47,7 +47,11 @@ def _encode(tokenizer, texts, labels, max_length: int) -> Shard:
     return Shard(enc["input_ids"], enc["attention_mask"], torch.as_tensor(list(labels), dtype=torch.long))
 
 
-@functools.lru_cache(maxsize=2)
+#: The config fields the data depends on (runs that differ only in training settings share one load).
+DATA_FIELDS = ("task", "model", "clients", "alpha", "batch_size", "max_length", "train_examples", "eval_examples",
+               "seed")
+
+
 def task_data(config: FederatedConfig) -> TaskData:
     """Load the task, subsample (seeded), tokenise, split the training part over the clients.
 
@@ -55,14 +59,20 @@ def task_data(config: FederatedConfig) -> TaskData:
         config (FederatedConfig): task, model (for its tokenizer), sizes, ``clients``, ``alpha``, ``seed``.
 
     Returns:
-        TaskData: the same for every party that holds the same config (cached per process).
+        TaskData: the same for every party that holds the same :data:`DATA_FIELDS` (cached per process).
 
     Raises:
         UserError: more clients than the data allows (see :func:`dirichlet_split`), an unknown task.
     """
+    return _task_data(**{name: getattr(config, name) for name in DATA_FIELDS})
+
+
+@functools.lru_cache(maxsize=2)
+def _task_data(**fields) -> TaskData:
     from asymlora.models import load_tokenizer
     from asymlora.tasks import get_task, limit
 
+    config = FederatedConfig(**fields)
     task = get_task(config.task)
     splits = limit(task.load(None, config.seed), config.train_examples, config.eval_examples, config.seed)
     field = task.text_fields[0]
