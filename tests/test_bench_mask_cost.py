@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from asymlora.adapters.mask_native import native_available
 from asymlora.bench.mask_cost import mask_cost_markdown
 from helpers import run_cli
 
@@ -22,18 +23,20 @@ def test_the_command_measures_every_engine_and_the_floor(tmp_path, capsys):
     assert document["command"].startswith("asymlora bench mask-cost") and document["threads"] == 1
     assert [row["shape"] for row in document["shapes"]] == [[2, 8, 64], [3, 5, 17]]
     row = document["shapes"][0]
-    assert set(row["draw_and_zero"]) == {"v2_torch", "v2_numpy", "v2_auto", "v2_torch_mask_only", "v2_numpy_mask_only",
+    assert set(row["draw_and_zero"]) == {"v2_torch", "v2_numpy", "v2_fused", "v2_native", "v2_auto",
+                                         "v2_torch_mask_only", "v2_numpy_mask_only", "v2_native_mask_only",
                                          "peft_dropout"}
-    assert row["fused"] is False and document["compile_s"] >= 0      # 1024 elements: below the fusion threshold
+    assert row["auto_path"] == ("native" if native_available() else "numpy")   # 1024 elements: below fusion's threshold
+    assert document["compile_s"] >= 0
     lean = row["lean_forward_backward"]
-    for engine in ("torch", "numpy", "auto"):
+    for engine in ("torch", "numpy", "fused", "native", "auto"):
         assert lean["mask_overhead_ms"][engine] == pytest.approx(lean[f"v2_{engine}"]["median_ms"]
                                                                  - lean["without_dropout"]["median_ms"])
         assert lean["ratio"][engine] == pytest.approx(lean[f"v2_{engine}"]["median_ms"]
                                                       / lean["without_dropout"]["median_ms"])
     assert len(document["load_average"]["before"]) == 3
     table = mask_cost_markdown(document)
-    assert (out / "mask_cost.md").read_text() == table and "| 3 × 5 × 17 | no |" in table
+    assert (out / "mask_cost.md").read_text() == table and f"| 3 × 5 × 17 | {row['auto_path']} |" in table
 
 
 @pytest.mark.parametrize("args, message", [

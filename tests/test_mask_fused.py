@@ -12,6 +12,7 @@ from asymlora.adapters.linear import AdaptedLinear
 from asymlora.adapters.mask_fused import (MASK_FUSION, fused_zero, fused_zero_applies, fusion_from_environment,
                                           mask_fusion)
 from asymlora.adapters.mask_hash import forced_mask_hash, hash_mask_torch
+from asymlora.adapters.mask_native import native_available
 from asymlora.adapters.mask_stream import split_base, stream_keys
 
 needs_inductor = pytest.mark.skipif(compile_problem("cpu") is not None, reason="inductor cannot build here")
@@ -36,14 +37,17 @@ def test_fused_zero_drops_exactly_the_int64_hash_mask():
 def test_rules():
     big, small = torch.ones(MASK_FUSION.min_elements), torch.ones(MASK_FUSION.min_elements - 1)
     builds = compile_problem("cpu") is None
-    assert fused_zero_applies(big) is builds and not fused_zero_applies(small)
-    assert not fused_zero_applies(torch.empty(MASK_FUSION.min_elements, device="meta"))
-    with forced_mask_hash("numpy"):
-        assert not fused_zero_applies(big)                  # a forced engine is what runs
-    with mask_fusion(False):
-        assert not fused_zero_applies(big)
-    with mask_fusion(True, min_elements=1):
-        assert fused_zero_applies(small) is builds
+    assert fused_zero_applies(big) is (builds and not native_available())   # the native loop comes first
+    with forced_mask_hash("numpy"):                         # the numpy engine's path: fused from the threshold
+        assert fused_zero_applies(big) is builds and not fused_zero_applies(small)
+        assert not fused_zero_applies(torch.empty(MASK_FUSION.min_elements, device="meta"))
+        with mask_fusion(False):
+            assert not fused_zero_applies(big)
+        with mask_fusion(True, min_elements=1):
+            assert fused_zero_applies(small) is builds
+    for engine in ("torch", "native"):
+        with forced_mask_hash(engine):
+            assert not fused_zero_applies(big)              # another forced engine is what runs
     assert MASK_FUSION.enabled and MASK_FUSION.min_elements == big.numel()
 
 
@@ -64,7 +68,7 @@ def test_hashed_zero_is_the_same_with_and_without_fusion(may_overwrite):
     expected = _reference(tensor, keys, 0.2)
     for enabled in (False, True):
         copy = tensor.clone()
-        with mask_fusion(enabled):
+        with forced_mask_hash("numpy"), mask_fusion(enabled):
             assert torch.equal(hashed_zero(copy, keys, 0.2, may_overwrite=may_overwrite), expected)
         if not (enabled and compile_problem("cpu") is None):
             assert torch.equal(copy, expected if may_overwrite else tensor)
@@ -78,7 +82,7 @@ def test_adapted_layer_trains_identically_with_and_without_fusion():
         layer = AdaptedLinear(nn.Linear(128, 40), "enc.q", AdapterConfig(rank=4, alpha=8, dropout=0.2,
                                                                           init_B="gaussian")).train()
         x = torch.randn(4, 200, 128, requires_grad=True)
-        with mask_fusion(enabled, min_elements=1):
+        with forced_mask_hash("numpy"), mask_fusion(enabled, min_elements=1):
             assert fused_zero_applies(x.detach()) is enabled      # as the lean function calls it
             layer.delta(x).square().sum().backward()
         results.append((x.grad, layer.B.grad))
@@ -104,7 +108,7 @@ def test_a_failing_compile_falls_back_to_the_same_mask(monkeypatch):
 @needs_inductor
 def test_fusion_stays_out_of_autograd_and_lora_gradients_are_unchanged():
     x = torch.randn(4, 200, 128, requires_grad=True)
-    with mask_fusion(True, min_elements=1):
+    with forced_mask_hash("numpy"), mask_fusion(True, min_elements=1):
         assert not fused_zero_applies(x)                    # autograd would differentiate through it
         with torch.no_grad():
             assert fused_zero_applies(x)
@@ -114,7 +118,7 @@ def test_fusion_stays_out_of_autograd_and_lora_gradients_are_unchanged():
         layer = AdaptedLinear(nn.Linear(128, 40), "enc.q", AdapterConfig(rank=4, alpha=8, dropout=0.2, train="AB",
                                                                           init_B="gaussian")).train()
         x.grad = None
-        with mask_fusion(enabled, min_elements=1):
+        with forced_mask_hash("numpy"), mask_fusion(enabled, min_elements=1):
             layer.delta(x).square().sum().backward()
         results.append((x.grad.clone(), layer.A.grad, layer.B.grad))
     assert all(torch.equal(u, v) for u, v in zip(*results)) and (results[0][0] == 0).any()

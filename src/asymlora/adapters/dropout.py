@@ -27,11 +27,12 @@ Either way the survivors are scaled by ``1 / (1 − p)``, so the layer is unbias
 The above is mask stream ``"v1"`` (:mod:`asymlora.adapters.mask_stream`). Stream ``"v2"`` (the
 default) uses :func:`hashed_drop_mask` / :func:`hashed_zero` instead: a pure tensor function of two
 integer keys, the same on every device, in eager and compiled code; its mask is regenerated in
-backward, except that eager CPU inputs the size policy sends to ``"saved"`` keep it bit-packed
-(:func:`v2_keeps_mask`; never in a compiled graph). Eager CPU calls build it in uint32 numpy
-(:mod:`asymlora.adapters.mask_hash`) or, from 65,536 elements where inductor builds, hash and
-zero in one compiled loop (:mod:`asymlora.adapters.mask_fused`): the same bits as the int64
-torch form, faster than ``F.dropout`` (docs/results/bench/mask_cost/).
+backward. Eager CPU calls hash and zero in one C loop (:mod:`asymlora.adapters.mask_native`, about
+a tenth of ``F.dropout``'s time); where no C compiler builds it, in uint32 numpy
+(:mod:`asymlora.adapters.mask_hash`) or, from 65,536 elements where inductor builds, one compiled
+loop (:mod:`asymlora.adapters.mask_fused`), and there eager CPU inputs the size policy sends to
+``"saved"`` keep the mask bit-packed (:func:`v2_keeps_mask`; never in a compiled graph). The same
+bits as the int64 torch form every way (docs/results/bench/mask_cost/).
 
 **Which path, by size** (:data:`MASK_POLICY`, :func:`mask_path_for`). The regenerated CPU path
 has a fixed cost per call (a CSR matrix, a sparse product, a scatter: about 0.3 ms together)
@@ -60,6 +61,7 @@ import torch
 
 from asymlora.adapters.mask_fused import fused_zero, fused_zero_applies
 from asymlora.adapters.mask_hash import HASH_ENGINES, hash_engine_for
+from asymlora.adapters.mask_native import ZERO_FUNCTIONS, native_zero
 
 _SPARSE_DTYPES = (torch.float32, torch.float64)
 
@@ -242,7 +244,7 @@ def hashed_drop_mask(keys: torch.Tensor, shape: torch.Size | tuple, p: float,
     ``torch.compile`` trace (one fused loop there). Both give the same bits.
 
     Args:
-        keys (torch.Tensor): int64 ``[k0, k1]`` (:meth:`~asymlora.adapters.mask_stream.CounterMaskStream.next_keys`).
+        keys: int64 ``[k0, k1]``, a tensor or a pair of ints (:meth:`~asymlora.adapters.mask_stream.CounterMaskStream.next_keys`).
         shape (torch.Size | tuple): the mask's shape.
         p (float): the drop probability in (0, 1).
         device: where to build it (default: ``keys``' device).
@@ -258,34 +260,51 @@ def hashed_drop_mask(keys: torch.Tensor, shape: torch.Size | tuple, p: float,
 def hashed_zero(tensor: torch.Tensor, keys: torch.Tensor, p: float, may_overwrite: bool = False) -> torch.Tensor:
     """``tensor`` with the elements of ``hashed_drop_mask(keys, tensor.shape, p)`` set to zero (unscaled).
 
-    Eager on the CPU from ``MASK_FUSION.min_elements`` elements, where inductor builds, one
-    compiled loop hashes and zeroes (:func:`~asymlora.adapters.mask_fused.fused_zero`); otherwise
-    ``masked_fill`` with :func:`hashed_drop_mask`. The same elements are zeroed either way.
+    Eager on the CPU, in this order: the native C loop where its kernel builds
+    (:func:`~asymlora.adapters.mask_native.native_zero`: hash and zero in one pass); else, from
+    ``MASK_FUSION.min_elements`` elements where inductor builds, one compiled loop
+    (:func:`~asymlora.adapters.mask_fused.fused_zero`); otherwise, and in every traced or non-CPU
+    call, ``masked_fill`` with :func:`hashed_drop_mask`. The same elements are zeroed every way.
 
     Args:
         tensor (torch.Tensor): any shape.
-        keys (torch.Tensor): int64 ``[k0, k1]``.
+        keys: int64 ``[k0, k1]``, a tensor or a pair of ints.
         p (float): the drop probability in (0, 1).
         may_overwrite (bool): the caller no longer needs ``tensor`` (and it needs no gradient of
-            its own): ``masked_fill`` then writes into it, while the fused loop writes a new
-            tensor anyway (copying back would cost a pass). Always use the returned tensor.
+            its own): ``masked_fill`` and the native loop then write into it, while the fused loop
+            writes a new tensor anyway (copying back would cost a pass). Always use the returned tensor.
 
     Returns:
         torch.Tensor: the zeroed tensor (``tensor`` itself or a new one).
     """
+    threshold = drop_threshold(p)
+    if native_zero_applies(tensor):
+        return native_zero(tensor, keys, threshold, inplace=may_overwrite)
     if fused_zero_applies(tensor):
-        return fused_zero(tensor, keys, drop_threshold(p))
+        return fused_zero(tensor, keys, threshold)
     mask = hashed_drop_mask(keys, tensor.shape, p, tensor.device)
     return tensor.masked_fill_(mask, 0) if may_overwrite else tensor.masked_fill(mask, 0)
+
+
+def native_zero_applies(tensor: torch.Tensor) -> bool:
+    """Whether :func:`hashed_zero` uses the native C loop for ``tensor`` now: the engine for its
+    device is ``"native"`` (eager, CPU, kernel built: :func:`~asymlora.adapters.mask_hash.hash_engine_for`),
+    no autograd through it, and 2-, 4- or 8-byte elements."""
+    return (not (tensor.requires_grad and torch.is_grad_enabled()) and tensor.element_size() in ZERO_FUNCTIONS
+            and hash_engine_for(tensor.device) == "native")
 
 
 def v2_keeps_mask(tensor: torch.Tensor) -> bool:
     """Whether the lean v2 function keeps its mask for backward (bit-packed, :func:`pack_mask`)
     instead of regenerating it: in eager code on inputs the size policy sends to ``"saved"``
     (:func:`mask_path_for`: the CPU, at most ``MASK_POLICY.saved_max_elements`` elements), where
-    the hash's fixed cost per call outweighs one bit per element kept. Never inside a
-    ``torch.compile`` trace."""
-    return not torch.compiler.is_compiling() and mask_path_for(tensor.numel(), tensor.device) == "saved"
+    the numpy hash's fixed cost per call outweighs one bit per element kept — unless the native C
+    loop zeroes (:func:`native_zero_applies`: a few microseconds, so regenerating wins at every
+    size) and the policy does not force ``"saved"``. Never inside a ``torch.compile`` trace."""
+    if torch.compiler.is_compiling() or mask_path_for(tensor.numel(), tensor.device) != "saved":
+        return False
+    device = "cpu" if tensor.device.type == "meta" else tensor.device   # the planner traces what the CPU does
+    return MASK_POLICY.forced == "saved" or hash_engine_for(device) != "native"
 
 
 def apply_mask(tensor: torch.Tensor, keep: torch.Tensor, p: float) -> torch.Tensor:

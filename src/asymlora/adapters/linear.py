@@ -35,8 +35,9 @@ PEFT's layer saves the dropped input (``d_in`` wide) and, on the CPU, the dropou
 (``d_in`` wide, fp32) for every call.
 With mask stream ``"v2"`` (the default, :class:`HashedFrozenAProjection`) the mask is
 :func:`~asymlora.adapters.dropout.hashed_drop_mask` of two int64 keys (applied by
-:func:`~asymlora.adapters.dropout.hashed_zero`), regenerated in backward (small eager CPU inputs
-keep the mask bit-packed instead: :func:`~asymlora.adapters.dropout.v2_keeps_mask`), and the
+:func:`~asymlora.adapters.dropout.hashed_zero`: in eager CPU code one C loop), regenerated in
+backward (small eager CPU inputs keep it bit-packed instead where that loop is unavailable:
+:func:`~asymlora.adapters.dropout.v2_keeps_mask`), and the
 whole layer (counter update included) is plain tensor code that ``torch.compile`` traces without
 a graph break; ``"v1"`` is the path below, kept for runs and adapters made with it.
 The seeds come from the layer's own :class:`~asymlora.adapters.mask_stream.MaskStream`, never
@@ -163,21 +164,29 @@ class FrozenAProjection(torch.autograd.Function):
         return grad_x, None, grad_B, None, None, None
 
 
+def scaled_b_gradient(grad_out: torch.Tensor, scaled: torch.Tensor) -> torch.Tensor:
+    """``∂L/∂B = gᵀ u_s`` with the scale already in ``u_s``: g (…, d_out), u_s (…, r) -> (d_out, r),
+    computed as ``(u_sᵀ g)ᵀ`` (the faster product on the CPU; a transposed view)."""
+    return torch.mm(scaled.reshape(-1, scaled.shape[-1]).t(), grad_out.reshape(-1, grad_out.shape[-1])).t()
+
+
 class HashedFrozenAProjection(torch.autograd.Function):
     """:class:`FrozenAProjection` with a v2 mask: ``m = hashed_drop_mask(keys, x.shape, p)``.
 
-    Shapes: x (…, d_in), A (r, d_in), B (d_out, r), keys int64 (2,) -> (…, d_out); ``p > 0``.
-    With ``c = 1 / (1 − p)``::
+    Shapes: x (…, d_in), A (r, d_in), B (d_out, r), keys ``(k0, k1)`` ints or an int64 tensor (2,)
+    -> (…, d_out); ``p > 0``. With ``c = 1 / (1 − p)``, both scales folded into the r-wide
+    projection (no factor-sized temporary)::
 
-        forward:   u = c · A (x with m zeroed)           saved: u (r per token), A, B, keys
-        backward:  ∂L/∂B = s · gᵀ u
-                   ∂L/∂x = (g (s c · B)) A with m zeroed (m regenerated from keys)
+        forward:   u_s = s c · A (x with m zeroed)     saved: u_s (r per token), A, B, keys
+                   y   = B u_s
+        backward:  ∂L/∂B = gᵀ u_s
+                   ∂L/∂x = (s c · (g B)) A with m zeroed (m regenerated from keys)
 
-    The zeroing is :func:`~asymlora.adapters.dropout.hashed_zero` (eager CPU: uint32 numpy hash, or
-    one compiled loop from 65,536 elements; traced: the int64 tensor ops; the same bits). Small
-    eager CPU inputs (:func:`~asymlora.adapters.dropout.v2_keeps_mask`) keep ``m`` bit-packed
-    (``numel / 8`` bytes, :func:`~asymlora.adapters.dropout.pack_mask`) instead of regenerating
-    it: there the hash's fixed cost per call dominates.
+    The zeroing is :func:`~asymlora.adapters.dropout.hashed_zero` (eager CPU: the native C loop, or
+    the uint32 numpy hash / a compiled loop where no C compiler builds it; traced: the int64 tensor
+    ops; the same bits). Eager CPU inputs without the native loop and small enough
+    (:func:`~asymlora.adapters.dropout.v2_keeps_mask`) keep ``m`` bit-packed (``numel / 8`` bytes,
+    :func:`~asymlora.adapters.dropout.pack_mask`) instead of regenerating it.
 
     Traced (``torch.compile``), only tensor ops: forward and backward compile without a break.
     """
@@ -186,21 +195,24 @@ class HashedFrozenAProjection(torch.autograd.Function):
     def forward(ctx, x, A, B, scaling: float, p: float, keys):
         mask = hashed_drop_mask(keys, x.shape, p, x.device) if v2_keeps_mask(x) else None
         dropped = hashed_zero(x, keys, p) if mask is None else x.masked_fill(mask, 0)
-        projected = F.linear(dropped, A).mul_(keep_scale(p))
-        ctx.save_for_backward(projected, A, B, keys, None if mask is None else pack_mask(mask))
-        ctx.scaling, ctx.p, ctx.x_dtype = scaling, p, x.dtype
-        return F.linear(projected, B * scaling)
+        scaled = F.linear(dropped, A).mul_(scaling * keep_scale(p))
+        traced_keys = keys if isinstance(keys, torch.Tensor) else None
+        ctx.save_for_backward(scaled, A, B, traced_keys, None if mask is None else pack_mask(mask))
+        ctx.scale, ctx.p, ctx.x_dtype = scaling * keep_scale(p), p, x.dtype
+        ctx.keys = keys if traced_keys is None else None
+        return F.linear(scaled, B)
 
     @staticmethod
     def backward(ctx, grad_out):
-        projected, A, B, keys, packed = ctx.saved_tensors
-        grad_out, projected = in_factor_dtype(B, grad_out, projected)
+        scaled, A, B, traced_keys, packed = ctx.saved_tensors
+        grad_out, scaled = in_factor_dtype(B, grad_out, scaled)
         grad_x = grad_B = None
         if ctx.needs_input_grad[2]:
-            grad_B = b_gradient(grad_out, projected, ctx.scaling)
+            grad_B = scaled_b_gradient(grad_out, scaled)
         if ctx.needs_input_grad[0]:
-            grad_x = F.linear(grad_out, B.t() * (ctx.scaling * keep_scale(ctx.p))) @ A
+            grad_x = F.linear(grad_out, B.t()).mul_(ctx.scale) @ A
             if packed is None:
+                keys = ctx.keys if traced_keys is None else traced_keys
                 grad_x = hashed_zero(grad_x, keys, ctx.p, may_overwrite=True)
             else:
                 grad_x.masked_fill_(unpack_mask(packed, grad_x.shape), 0)

@@ -17,8 +17,10 @@ in ``tests/test_mask_fused.py``. Indices stop below 2³² here (the ``⌊i / 2³
 ``torch.compile`` trace (the outer graph traces the plain tensor code and keeps no break); only
 on the CPU; never where autograd would have to differentiate through it (the lean B-only function
 calls it with grad off, in its own forward and backward, and the tensor is passed detached, so
-one graph serves both and no backward is compiled); only with no hash engine forced
-(:data:`~asymlora.adapters.mask_hash.MASK_HASH`); only when :data:`MASK_FUSION` is on
+one graph serves both and no backward is compiled); only where the hash engine is ``"numpy"``
+(:func:`~asymlora.adapters.mask_hash.hash_engine_for`: where the native C loop of
+:mod:`asymlora.adapters.mask_native` does not build, or with ``ASYMLORA_MASK_HASH=numpy``, the
+default before that loop existed); only when :data:`MASK_FUSION` is on
 (``ASYMLORA_MASK_COMPILE=0`` turns it off); only from ``MASK_FUSION.min_elements`` elements
 (below, the numpy engine's few microseconds win and small test models never compile) and below
 2³² elements; and only where inductor can build.
@@ -35,7 +37,7 @@ from typing import Callable
 
 import torch
 
-from asymlora.adapters.mask_hash import HASH_ENGINES, MASK_HASH, hash_engine_for
+from asymlora.adapters.mask_hash import HASH_ENGINES, hash_engine_for
 from asymlora.adapters.mask_stream import MIX_MULTIPLIERS
 
 
@@ -108,7 +110,7 @@ FUSED_RULES: tuple[tuple[str, Callable[[torch.Tensor], bool]], ...] = (
     ("eager", lambda tensor: not torch.compiler.is_compiling()),
     ("cpu", lambda tensor: tensor.device.type == "cpu"),
     ("no autograd through it", lambda tensor: not (tensor.requires_grad and torch.is_grad_enabled())),
-    ("engine not forced", lambda tensor: MASK_HASH.forced is None),
+    ("numpy engine", lambda tensor: hash_engine_for(tensor.device) == "numpy"),
     ("switched on", lambda tensor: MASK_FUSION.enabled),
     ("large enough", lambda tensor: MASK_FUSION.min_elements <= tensor.numel() < 2**32),
     ("inductor builds", lambda tensor: _inductor_builds(tensor.device.type)),
@@ -126,7 +128,7 @@ def fused_zero(tensor: torch.Tensor, keys: torch.Tensor, threshold: int) -> torc
 
     Args:
         tensor (torch.Tensor): a CPU tensor with fewer than 2³² elements.
-        keys (torch.Tensor): int64 ``[k0, k1]``.
+        keys: int64 ``[k0, k1]``, a tensor or a pair of ints.
         threshold (int): ``round(p · 2³²)``.
 
     Returns:
@@ -135,7 +137,8 @@ def fused_zero(tensor: torch.Tensor, keys: torch.Tensor, threshold: int) -> torc
         off for the process and the mask comes from the hash engines (the same elements zeroed).
     """
     try:
-        return _compiled()(tensor.detach().reshape(-1), keys.to(torch.uint32), threshold).view(tensor.shape)
+        keys = torch.as_tensor(keys, dtype=torch.int64).to(torch.uint32)
+        return _compiled()(tensor.detach().reshape(-1), keys, threshold).view(tensor.shape)
     except Exception as err:    # inductor failed to build after all: turn fusion off, same bits without it
         MASK_FUSION.enabled = False
         warnings.warn(f"compiling the dropout mask failed ({type(err).__name__}: {str(err)[:200]}); v2 masks are "

@@ -1,11 +1,11 @@
-"""The v2 dropout-mask hash, built by one of two engines with bit-identical results.
+"""The v2 dropout-mask hash, built by one of three engines with bit-identical results.
 
 Element ``i`` (row-major index of the flat input) of a v2 mask with keys ``(k0, k1)`` and
 threshold ``t = round(p · 2³²)`` is dropped iff::
 
     H(i) = mix32(mix32((i mod 2³²) ⊕ k0) ⊕ k1 ⊕ ⌊i / 2³²⌋) < t
 
-(:func:`~asymlora.adapters.mask_stream.mix32`: xorshift-multiply modulo 2³²). Two engines compute
+(:func:`~asymlora.adapters.mask_stream.mix32`: xorshift-multiply modulo 2³²). Three engines compute
 it (:data:`HASH_ENGINES`):
 
 * ``"torch"``: int64 torch ops, in place on one int64 buffer (every product below 2⁶³, masked
@@ -19,10 +19,15 @@ it (:data:`HASH_ENGINES`):
   instead of 24: about 3× faster than ``F.dropout`` on MiniLM's and SmolLM2's module shapes
   (docs/results/bench/mask_cost/). Indices past 2³² are handled segment by segment: within a
   segment ``⌊i / 2³²⌋`` is a constant folded into ``k1``.
+* ``"native"``: one C loop (:mod:`asymlora.adapters.mask_native`, compiled once per machine and
+  called through ctypes; eager, CPU only): one pass, a few microseconds of fixed cost, and its
+  zeroing form (:func:`~asymlora.adapters.mask_native.native_zero`) hashes and zeroes in the same
+  pass: about a tenth of ``F.dropout``'s time.
 
-:func:`hash_engine_for` picks ``"numpy"`` for eager CPU calls and ``"torch"`` everywhere else (other
-devices, the meta device, inside a ``torch.compile`` trace); :data:`MASK_HASH` (or the environment
-variable ``ASYMLORA_MASK_HASH=torch|numpy``) forces one, for measurements and tests.
+:func:`hash_engine_for` picks ``"native"`` for eager CPU calls where its kernel builds (``"numpy"``
+where it does not) and ``"torch"`` everywhere else (other devices, the meta device, inside a
+``torch.compile`` trace); :data:`MASK_HASH` (or the environment variable
+``ASYMLORA_MASK_HASH=torch|numpy|native``) forces one, for measurements and tests.
 """
 
 from __future__ import annotations
@@ -35,12 +40,11 @@ from typing import Callable
 import numpy as np
 import torch
 
+from asymlora.adapters.mask_native import SEGMENT, index_segments, key_ints, native_available, native_mask
 from asymlora.adapters.mask_stream import MASK32, MIX_MULTIPLIERS, mix32_
 
 #: ``(keys, start, count, threshold, device) -> flat bool mask of H(start … start+count−1) < threshold``.
 HashEngine = Callable[[torch.Tensor, int, int, int, torch.device], torch.Tensor]
-#: One 32-bit segment of the index: ``⌊i / 2³²⌋`` is constant within it.
-SEGMENT = 1 << 32
 _NP_MULTIPLIERS = tuple(np.uint32(m) for m in MIX_MULTIPLIERS)
 
 
@@ -48,7 +52,7 @@ def hash_mask_torch(keys: torch.Tensor, start: int, count: int, threshold: int, 
     """``H(i) < threshold`` for ``i`` in ``[start, start + count)``, in int64 torch ops (traceable).
 
     Args:
-        keys (torch.Tensor): int64 ``[k0, k1]``, the call's 32-bit keys.
+        keys: the call's 32-bit keys ``[k0, k1]``, an int64 tensor or a pair of ints.
         start (int): the first element index (0 for a whole mask).
         count (int): how many elements.
         threshold (int): ``round(p · 2³²)``.
@@ -94,7 +98,7 @@ def hash_mask_numpy(keys: torch.Tensor, start: int, count: int, threshold: int, 
     """:func:`hash_mask_torch`'s bits, computed in uint32 numpy (eager, CPU only).
 
     Args:
-        keys (torch.Tensor): int64 ``[k0, k1]`` (on the CPU).
+        keys: ``[k0, k1]``, an int64 CPU tensor or a pair of ints.
         start, count, threshold: as :func:`hash_mask_torch`.
         device (torch.device): must be the CPU.
 
@@ -106,20 +110,16 @@ def hash_mask_numpy(keys: torch.Tensor, start: int, count: int, threshold: int, 
     """
     if torch.device(device).type != "cpu":
         raise ValueError(f"the numpy mask hash runs on the CPU only, not on {device}")
-    k0, k1 = keys.tolist()
-    pieces, index, end = [], start, start + count
-    while index < end:                       # one piece per 2³²-segment the range touches
-        segment, low = divmod(index, SEGMENT)
-        size = min(end, (segment + 1) * SEGMENT) - index
-        pieces.append(_segment_uint32(k0, k1 ^ (segment & MASK32), low, size, threshold))
-        index += size
+    k0, k1 = key_ints(keys)
+    pieces = [_segment_uint32(k0, k1 ^ (segment & MASK32), low, size, threshold)
+              for _, low, size, segment in index_segments(start, count)]
     if len(pieces) == 1:
         return torch.from_numpy(pieces[0])
     return torch.from_numpy(np.concatenate(pieces) if pieces else np.zeros(0, dtype=bool))
 
 
 #: The engines of the v2 hash, by name (same bits; see the module docstring).
-HASH_ENGINES: dict[str, HashEngine] = {"torch": hash_mask_torch, "numpy": hash_mask_numpy}
+HASH_ENGINES: dict[str, HashEngine] = {"torch": hash_mask_torch, "numpy": hash_mask_numpy, "native": native_mask}
 
 
 def engine_from_environment(value: str | None = None) -> str | None:
@@ -165,7 +165,8 @@ def forced_mask_hash(name: str | None):
 
 def hash_engine_for(device: torch.device | str) -> str:
     """The engine for a mask on ``device`` now: the forced one, else ``"torch"`` inside a
-    ``torch.compile`` trace or off the CPU, else ``"numpy"``.
+    ``torch.compile`` trace or off the CPU, else ``"native"`` where its C kernel builds
+    (:func:`~asymlora.adapters.mask_native.native_available`), else ``"numpy"``.
 
     Args:
         device (torch.device | str): where the mask is needed.
@@ -175,4 +176,4 @@ def hash_engine_for(device: torch.device | str) -> str:
     """
     if torch.compiler.is_compiling() or torch.device(device).type != "cpu":
         return "torch"
-    return MASK_HASH.forced or "numpy"
+    return MASK_HASH.forced or ("native" if native_available() else "numpy")

@@ -10,7 +10,7 @@ Activation checkpointing runs a block's forward a second time during backward an
 same random draws (torch restores its own RNG state for that). A counter that simply advanced
 would give the recomputation a new mask, and the gradient would belong to a different function
 than the loss. So every seed drawn outside backward is remembered together with a digest of
-torch's CPU RNG state at that moment; a draw made while the autograd engine is running (a
+torch's CPU RNG state at that moment (a 64-bit hash of its bytes); a draw made while the autograd engine is running (a
 recomputation) takes back the latest remembered seed with the same digest (checkpointing
 restores that state before recomputing), or the latest one if none matches
 (``preserve_rng_state=False``), and does not advance the counter.
@@ -58,9 +58,11 @@ def in_backward() -> bool:
     return task is not None and task() >= 0
 
 
-def _rng_digest() -> bytes:
-    """A digest of torch's global CPU RNG state (read, never advanced)."""
-    return hashlib.sha256(torch.get_rng_state().numpy().tobytes()).digest()[:16]
+def _rng_digest() -> int:
+    """A 64-bit digest of torch's global CPU RNG state (read, never advanced): Python's SipHash of
+    its bytes, a few microseconds per call. Digests are compared only within one process (a forward
+    and its recomputation), so the per-process hash salt does not matter."""
+    return hash(torch.get_rng_state().numpy().tobytes())
 
 
 def call_seed(base: int, call: int) -> int:
@@ -89,7 +91,7 @@ class MaskStream:
     def __init__(self, base: int):
         self.base = int(base)
         self.calls = 0
-        self._remembered: deque[tuple[bytes, int]] = deque(maxlen=REMEMBERED)
+        self._remembered: deque[tuple[int, int]] = deque(maxlen=REMEMBERED)
 
     def next_seed(self) -> int:
         """The seed for this forward (a recomputation inside backward replays the original's)."""
@@ -180,7 +182,7 @@ class CounterMaskStream:
 
     def __init__(self, base: int):
         self.base = int(base)
-        self._remembered: deque[tuple[bytes, int]] = deque(maxlen=REMEMBERED)
+        self._remembered: deque[tuple[int, int]] = deque(maxlen=REMEMBERED)
 
     def next_call(self, counter: torch.Tensor) -> int:
         """Eager: the call index of this forward; advances ``counter`` unless replaying a recomputation."""
@@ -192,24 +194,26 @@ class CounterMaskStream:
         self._remembered.append((_rng_digest(), call))
         return call
 
-    def next_keys(self, counter: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
-        """The keys of this forward as an int64 tensor ``[k0, k1]`` on ``counter``'s device.
+    def next_keys(self, counter: torch.Tensor, base: torch.Tensor) -> torch.Tensor | tuple[int, int]:
+        """The keys of this forward: ``[k0, k1]``.
 
         Args:
             counter (torch.Tensor): the layer's 0-d int64 call counter (advanced in place).
             base (torch.Tensor): int64 ``[base_lo, base_hi]`` (:func:`split_base` of :attr:`base`).
 
-        Under ``torch.compile`` the keys are traced tensor ops on the buffers (no recomputation
-        replay there); in eager mode :meth:`next_call` picks the call and the keys are Python ints.
+        Returns:
+            Under ``torch.compile``, an int64 tensor of traced ops on the buffers (no recomputation
+            replay there); in eager mode the Python ints ``(k0, k1)`` (:meth:`next_call` picks the
+            call; a tuple costs no tensor), which every mask function takes as well as a tensor; on
+            the meta device ``(0, 0)`` (shapes only: the planner's trace saves what eager code saves).
         """
         if counter.device.type == "meta":        # shapes only (memory planning): no values to draw
-            return torch.empty(2, dtype=torch.int64, device=counter.device)
+            return 0, 0
         if torch.compiler.is_compiling():
             call = counter.clone()
             counter.add_(1)
             return torch.stack(stream_keys(base[0], base[1], call))
-        keys = stream_keys(*split_base(self.base), self.next_call(counter))
-        return torch.tensor(keys, dtype=torch.int64, device=counter.device)
+        return stream_keys(*split_base(self.base), self.next_call(counter))
 
     def state(self, counter: torch.Tensor) -> dict:
         """``{"base": int, "calls": int}``, as :meth:`MaskStream.state`."""

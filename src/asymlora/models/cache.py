@@ -12,14 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-
-def cache_dir() -> Path:
-    """The cache folder.
-
-    Returns:
-        Path: ``$ASYMLORA_CACHE`` when set, else ``~/.cache/asymlora`` (not created here).
-    """
-    return Path(os.environ.get("ASYMLORA_CACHE") or Path.home() / ".cache" / "asymlora").expanduser()
+from asymlora.paths import cache_dir  # noqa: F401  (re-exported: the models' cache)
 
 
 def materialise(target: Path, build: Callable[[Path], None]) -> Path:
