@@ -90,7 +90,7 @@ def test_each_configuration_freezes_what_it_should(tiny, name):
     expected = {"asymlora_b_only": per_factor, "asymlora_a_only": per_factor, "asymlora_lora": 2 * per_factor,
                 "peft_lora": 2 * per_factor, "peft_lora_fa": per_factor, "adapter_floor": per_factor,
                 "head_only": 0, "asymlora_b_only_no_dropout": per_factor, "asymlora_b_only_v1": per_factor,
-                "asymlora_b_only_compiled": per_factor}
+                "asymlora_b_only_compiled": per_factor, "asymlora_b_only_compiled_model": per_factor}
     if name in expected:
         assert sum(p.numel() for p in built.trainable) == expected[name] + head
     if name in ("peft_lora_fa", "adapter_floor"):

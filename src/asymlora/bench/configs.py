@@ -23,6 +23,8 @@ Variants of B-only (:data:`B_ONLY_VARIANTS`), for the sweep's dropout and compil
 ``asymlora_b_only_v1``          B-only with the legacy ``"v1"`` dropout masks (numpy, sparse path)
 ``asymlora_b_only_compiled``    B-only with each adapted layer compiled in place
                                 (``torch.compile``, inductor; :func:`compile_adapters`)
+``asymlora_b_only_compiled_model``  B-only with the whole model compiled (``torch.compile(model)``,
+                                what ``train --compile`` does)
 =============================  ================================================================
 
 The asymlora rows are built from the method registry, never re-spelled: configuration
@@ -192,11 +194,23 @@ def _b_only_compiled(model: nn.Module, settings: Settings) -> Built:
     return built
 
 
+def _b_only_compiled_model(model: nn.Module, settings: Settings) -> Built:
+    """B-only with the whole model compiled (``torch.compile(model)``, what ``train --compile`` gets
+    through the HF Trainer's ``torch_compile``); the trainable parameters and saved modules are the
+    eager model's own (the compiled wrapper shares them)."""
+    from asymlora.adapters.compiled import compile_model
+
+    built = _asymlora("b_only", model, settings)
+    built.model = compile_model(built.model, next(model.parameters()).device)
+    return built
+
+
 #: B-only variants: configuration name -> builder.
 B_ONLY_VARIANTS = {
     "asymlora_b_only_no_dropout": functools.partial(_asymlora, "b_only", dropout=0.0),
     "asymlora_b_only_v1": functools.partial(_asymlora, "b_only", mask_stream="v1"),
     "asymlora_b_only_compiled": _b_only_compiled,
+    "asymlora_b_only_compiled_model": _b_only_compiled_model,
 }
 for _name, _builder in B_ONLY_VARIANTS.items():
     register(_name)(_builder)

@@ -61,6 +61,8 @@ SWEEP_TARGETS = (
                 "asymlora_b_only_no_dropout", 1.03, always=False),
     SweepTarget("compiled B-only step / eager B-only", "step_time_median_s", "asymlora_b_only_compiled",
                 "asymlora_b_only", 1.00, always=False),
+    SweepTarget("whole-model compiled B-only step / eager B-only", "step_time_median_s",
+                "asymlora_b_only_compiled_model", "asymlora_b_only", 1.00, always=False),
 )
 
 

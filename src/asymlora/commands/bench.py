@@ -168,7 +168,7 @@ def _add_sweep(group: typer.Typer) -> None:
         dtype: str = dtype_option(), device: str = device_option(), threads: Optional[int] = threads_option(),
         steps: Optional[int] = _steps("each workload's own"), warmup: Optional[int] = _warmup("each workload's own"),
         configurations: Optional[str] = _configurations("b_only, peft_lora, adapter_floor; also b_only_no_dropout, "
-                                                        "b_only_v1, b_only_compiled"),
+                                                        "b_only_v1, b_only_compiled, b_only_compiled_model"),
         workloads: Optional[str] = typer.Option(None, "--workloads", help="comma-separated: tiny_bert, minilm, "
                                                 "llama7b_qv, llama7b_all, smollm2 (default all five)"),
         crossover: bool = typer.Option(True, "--crossover/--no-crossover", help="also measure the v1 mask-path "
@@ -189,10 +189,13 @@ def _add_sweep(group: typer.Typer) -> None:
             validate(options)
             chosen = select_workloads(_names(workloads))
             workload_options(options, chosen, steps=steps, warmup=warmup)
-            if "asymlora_b_only_compiled" in options.configurations:
+            compiled = [c for c in options.configurations if c.startswith("asymlora_b_only_compiled")]
+            if compiled:
                 from asymlora.adapters.compiled import require_compile
+                from asymlora.bench.configs import ASYMLORA_PREFIX
 
-                require_compile(options.device, "or drop b_only_compiled from --configurations")
+                names = ", ".join(c.removeprefix(ASYMLORA_PREFIX) for c in compiled)
+                require_compile(options.device, f"or drop {names} from --configurations")
         _run_and_write(out_dir(out, "bench-sweep"),
                        lambda progress: run_sweep(options, chosen, steps=steps, warmup=warmup, crossover=crossover,
                                                  progress=progress),
