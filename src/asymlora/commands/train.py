@@ -105,8 +105,8 @@ def register(app: typer.Typer) -> None:
         gradient_checkpointing: bool = typer.Option(False, "--gradient-checkpointing",
                                                     help="recompute activations in backward to save memory"),
         compile_model: bool = typer.Option(False, "--compile", help="torch.compile the model (inductor: a C++ "
-                                           "compiler on the CPU); the same identity and maths, faster steps after the first (the model's own dropout "
-                                           "then draws from inductor's RNG)"),
+                                           "compiler on the CPU); the same identity and maths (the model's own dropout then draws from "
+                                           "inductor's RNG). On the CPU it paid off only for tiny models (docs/benchmarks.md)"),
         verbose: bool = verbose_option(),
     ) -> None:
         """Fine-tune with one method and write metrics.json + adapter/.
