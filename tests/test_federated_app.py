@@ -118,8 +118,11 @@ def test_missing_flower_is_one_line_and_writes_nothing(monkeypatch, tmp_path, ca
     (["--methods", "b_onyl"], "unknown federated method 'b_onyl'"),
     (["--alpha", "0"], "--alpha must be > 0"),
     (["--dp-noise", "1"], "--dp-noise needs a clipping norm"),
-    (["--dp-noise", "0.5,x", "--dp-clip", "1"], "--dp-noise entry 'x' is not a number >= 0"),
-    (["--dp-clip", "-1"], "--dp-noise and --dp-clip must be >= 0"),
+    (["--dp-noise", "0.5,x", "--dp-clip", "1"], "--dp-noise entry 'x' is not a finite number >= 0"),
+    (["--dp-noise", "inf", "--dp-clip", "1"], "--dp-noise entry 'inf' is not a finite number >= 0"),
+    (["--dp-noise", "nan", "--dp-clip", "1"], "--dp-noise entry 'nan' is not a finite number >= 0"),
+    (["--dp-clip", "-1"], "--dp-noise and --dp-clip must be finite and >= 0"),
+    (["--dp-clip", "inf"], "--dp-noise and --dp-clip must be finite and >= 0"),
 ])
 def test_bad_input_is_refused_before_any_work(args, message, tmp_path, capsys):
     code, lines, out = _invoke(["--model", "tiny-bert", *args], tmp_path, capsys)

@@ -167,5 +167,8 @@ def test_cli_merges_and_refuses_with_one_line(tiny, folders, tmp_path, capsys):
     written = read_adapter(tmp_path / "m")
     assert all(torch.equal(written.tensors[k], v) for k, v in expected.tensors.items())
     code, out, err = run_cli(["merge", *map(str, folders), "--weights", "1,x,2", "--out", str(tmp_path / "n")], capsys)
-    assert code == 2 and len(err.strip().splitlines()) == 1 and "'x' is not a number" in err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "--weights entry 'x' is not a finite number" in err
+    assert not (tmp_path / "n").exists()
+    code, out, err = run_cli(["merge", *map(str, folders), "--weights", "1,inf,2", "--out", str(tmp_path / "n")], capsys)
+    assert code == 2 and "--weights entry 'inf' is not a finite number; give comma-separated numbers" in err
     assert not (tmp_path / "n").exists()

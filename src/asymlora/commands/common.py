@@ -24,6 +24,7 @@ leaves nothing behind.
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,6 +192,46 @@ def parse_seeds(text: str | None) -> Seeds:
     if not numbers or min(numbers) < 0 or len(set(numbers)) != len(numbers):
         raise UserError(f"--seeds must list distinct seeds >= 0; got {text!r}")
     return Seeds(values=tuple(numbers))
+
+
+def write_study_report(folder: Path, name: str, result: dict, markdown, plot, plot_name: str | None = None) -> None:
+    """Write a study's bundle: ``name.json`` (``result`` with the command line added under
+    ``"command"``), ``name.md`` (``markdown(result)``, also printed) and the figure
+    (``plot(result, path)``, ``plot_name`` or ``name.png``); each file written atomically. Prints what was written."""
+    result["command"] = command_line()
+    write_json(folder / f"{name}.json", result)
+    table = markdown(result)
+    atomic_write_text(folder / f"{name}.md", table)
+    plot_name = plot_name or f"{name}.png"
+    plot(result, folder / plot_name)
+    typer.echo(table)
+    typer.echo(f"wrote {folder / (name + '.json')}, {name}.md and {plot_name}")
+
+
+def parse_floats(text: str, option: str, example: str, non_negative: bool = False) -> list[float]:
+    """A comma-separated list of finite numbers: ``"0.5,-0.3,1"`` -> ``[0.5, -0.3, 1.0]`` (blank entries skipped).
+
+    Args:
+        text: as typed after ``option``.
+        option: the option's name, for the message (e.g. ``"--weights"``).
+        example: a valid value, for the message (e.g. ``"0.5,0.5"``).
+        non_negative: refuse entries below 0 too.
+
+    Raises:
+        UserError: an entry that is not a finite number (or is negative when ``non_negative``),
+            named in one line with an example.
+    """
+    values, wanted = [], "a finite number >= 0" if non_negative else "a finite number"
+    for item in (x.strip() for x in text.split(",") if x.strip()):
+        try:
+            value = float(item)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or (non_negative and value < 0):
+            raise UserError(f"{option} entry {item!r} is not {wanted}; give comma-separated numbers, "
+                            f"e.g. {option} {example}")
+        values.append(value)
+    return values
 
 
 def out_option(default: str) -> Any:

@@ -1,8 +1,8 @@
 """``asymlora federated``: B-only FedAvg against LoRA aggregation rules and centralised training, on Flower.
 
 Writes to ``--out`` (default ``runs/federated``): ``federated.json`` (the config, each client's label
-counts, every round of every method), ``federated.md`` (the tables) and ``federated_accuracy.png``
-(test accuracy per round per method). See docs/federated.md.
+counts, every round of every method, the command line), ``federated.md`` (the tables) and
+``federated_accuracy.png`` (test accuracy per round per method). See docs/federated.md.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import importlib.util
 
 import typer
 
-from asymlora.commands.common import UserError, atomic_write_text, out_dir, user_input, write_json
+from asymlora.commands.common import UserError, out_dir, parse_floats, user_input, write_study_report
 
 FLOWER_HINT = "install Flower with its simulation runtime: pip install 'flwr[simulation]==1.42.0'"
 
@@ -27,18 +27,9 @@ def noise_levels(text: str) -> list[float]:
     """``"0,0.5,1"`` -> ``[0.0, 0.5, 1.0]`` (empty text: no levels).
 
     Raises:
-        UserError: an entry that is not a number >= 0.
+        UserError: an entry that is not a finite number >= 0.
     """
-    levels = []
-    for item in (x.strip() for x in text.split(",") if x.strip()):
-        try:
-            value = float(item)
-        except ValueError:
-            value = -1.0
-        if not value >= 0:
-            raise UserError(f"--dp-noise entry {item!r} is not a number >= 0; give e.g. --dp-noise 0,0.5,1")
-        levels.append(value)
-    return levels
+    return parse_floats(text, "--dp-noise", "0,0.5,1", non_negative=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -96,10 +87,5 @@ def register(app: typer.Typer) -> None:
         with user_input():
             task_data(config)  # a split that cannot serve N clients fails here, before any training or output
         result = vars(compare(config, chosen, centralised, quiet=not verbose, backend=backend, noise_levels=levels))
-        folder = out_dir(out, "federated")
-        write_json(folder / "federated.json", result)
-        report = markdown(result)
-        atomic_write_text(folder / "federated.md", report)
-        accuracy_plot(result, folder / "federated_accuracy.png")
-        typer.echo(report)
-        typer.echo(f"wrote {folder}/federated.json, federated.md, federated_accuracy.png")
+        write_study_report(out_dir(out, "federated"), "federated", result, markdown, accuracy_plot,
+                           "federated_accuracy.png")

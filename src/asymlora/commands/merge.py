@@ -11,19 +11,12 @@ from typing import List, Optional
 
 import typer
 
-from asymlora.commands.common import UserError, user_input
+from asymlora.commands.common import parse_floats, user_input
 
 
 def parse_weights(text: str) -> list[float]:
     """``"0.5,-0.3,1"`` -> ``[0.5, -0.3, 1.0]``; UserError naming the bad item otherwise."""
-    weights = []
-    for item in text.split(","):
-        try:
-            weights.append(float(item))
-        except ValueError:
-            raise UserError(f"--weights {text}: {item.strip()!r} is not a number; give comma-separated numbers, "
-                            f"e.g. --weights 0.5,0.5") from None
-    return weights
+    return parse_floats(text, "--weights", "0.5,0.5")
 
 
 def register(app: typer.Typer) -> None:

@@ -12,7 +12,7 @@ from typing import Optional
 
 import typer
 
-from asymlora.commands.common import UserError, atomic_write_text, command_line, out_dir, parse_seeds, write_json
+from asymlora.commands.common import UserError, out_dir, parse_seeds, write_study_report
 
 
 def register(app: typer.Typer) -> None:
@@ -53,10 +53,4 @@ def register(app: typer.Typer) -> None:
             train_adapters(study, folder, say=typer.echo)
             return
         result = run_study(study, folder, say=typer.echo).to_dict()
-        result["command"] = command_line()
-        write_json(folder / "merging.json", result)
-        table = merging_table(result)
-        atomic_write_text(folder / "merging.md", table)
-        merging_plot(result, folder / "merging.png")
-        typer.echo(table)
-        typer.echo(f"wrote {folder / 'merging.json'}, merging.md and merging.png")
+        write_study_report(folder, "merging", result, merging_table, merging_plot)

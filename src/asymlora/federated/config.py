@@ -9,6 +9,8 @@ cache: it rebuilds its data shard and model from the record and its partition id
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import asdict, dataclass, fields
 
 from asymlora.errors import UserError
@@ -84,8 +86,9 @@ class FederatedConfig:
         for name in ("alpha", "learning_rate", "lora_alpha"):
             if not getattr(self, name) > 0:
                 raise UserError(f"--{name.replace('_', '-')} must be > 0, got {getattr(self, name)}")
-        if self.noise_multiplier < 0 or self.clipping_norm < 0:
-            raise UserError(f"--dp-noise and --dp-clip must be >= 0, got {self.noise_multiplier} and {self.clipping_norm}")
+        if not (0 <= self.noise_multiplier < math.inf and 0 <= self.clipping_norm < math.inf):
+            raise UserError(f"--dp-noise and --dp-clip must be finite and >= 0, got {self.noise_multiplier} and "
+                            f"{self.clipping_norm}")
         if self.noise_multiplier > 0 and not self.clipping_norm > 0:
             raise UserError("--dp-noise needs a clipping norm: give --dp-clip C > 0 (noise is scaled by C)")
         if self.clients * self.batch_size > self.train_examples:
