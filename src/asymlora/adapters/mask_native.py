@@ -14,7 +14,7 @@ headers: a C compiler and a second are all it takes) and calls it through :mod:`
 modulo 2³² and shifts logically): the bits of the int64 torch form, tested against it
 (``tests/test_mask_native.py``). Zeroing copies elements as 2-, 4- or 8-byte integers, so one
 loop serves fp16, bf16, fp32 and fp64 (a zero bit pattern is +0.0 in each). A loop of 32-bit lanes
-that gcc vectorises (``target_clones`` picks AVX2 where the CPU has it on x86-64).
+that gcc vectorises (``target_clones`` picks AVX2 where the CPU has it, on x86-64 Linux).
 
 **Build** (:func:`native_library`): the source below, compiled by ``$CC`` (else ``cc``, ``gcc`` or
 ``clang``) with ``-O3 -shared -fPIC`` into ``<cache>/kernels/mask_native-<digest>.so`` (``<cache>``:
@@ -33,6 +33,7 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -89,9 +90,10 @@ def c_compiler() -> str | None:
 
 
 def build_flags() -> list[str]:
-    """``-O3 -shared -fPIC``, plus ``-DCLONES=…`` (AVX2 and default clones) on x86-64."""
+    """``-O3 -shared -fPIC``, plus ``-DCLONES=…`` (AVX2 and default clones) on x86-64 Linux (function
+    clones need the ELF loader's ifunc support, which macOS and Windows lack)."""
     flags = ["-O3", "-shared", "-fPIC"]
-    if platform.machine().lower() in ("x86_64", "amd64"):
+    if platform.machine().lower() in ("x86_64", "amd64") and sys.platform.startswith("linux"):
         flags.append(f"-DCLONES={_CLONES}")
     return flags
 
