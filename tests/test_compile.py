@@ -76,3 +76,62 @@ def test_compile_is_refused_in_one_line_without_a_cpp_compiler(monkeypatch):
     assert problem is not None and "\n" not in problem and "C++ compiler" in problem and "without compiling" in problem
     with pytest.raises(ValueError, match="needs a C\\+\\+ compiler"):
         require_compile("cpu")
+
+
+def _traced_targets(module, *inputs):
+    """The operators of the graph dynamo captures for ``module(*inputs)`` (forward), as strings."""
+    targets = []
+
+    def backend(graph_module, example_inputs):
+        for module in graph_module.modules():               # autograd Functions trace into sub-graphs
+            if isinstance(module, torch.fx.GraphModule):
+                targets.extend(str(node.target) for node in module.graph.nodes)
+        return graph_module.forward
+
+    dynamo.reset()
+    try:
+        torch.compile(module, backend=backend, fullgraph=True)(*inputs)
+    finally:
+        dynamo.reset()
+    return targets
+
+
+def test_compiled_cpu_graphs_call_the_native_mask_loop_as_one_operator():
+    from asymlora.adapters.mask_hash import forced_mask_hash
+    from asymlora.adapters.mask_native import native_available
+
+    if not native_available():
+        pytest.skip("no C compiler builds the native kernel here")
+    torch.manual_seed(0)
+    for train in ("B", "AB"):                                # the lean Function, and autograd through the op
+        layer = AdaptedLinear(nn.Linear(24, 20), "enc.q", AdapterConfig(rank=4, alpha=8, dropout=0.25, train=train,
+                                                                        init_B="gaussian")).train()
+        x = torch.randn(3, 7, 24, requires_grad=True)
+        targets = " ".join(_traced_targets(layer, x))
+        assert "asymlora.native_zero" in targets and "bitwise_xor" not in targets, (train, targets)
+        with forced_mask_hash("torch"):                      # another engine forced: the hash is traced as ops
+            targets = " ".join(_traced_targets(layer, x))
+        assert "asymlora.native_zero" not in targets and "bitwise_xor" in targets
+
+
+def test_lora_gradients_through_the_compiled_operator_equal_eager():
+    from asymlora.adapters.mask_native import native_available
+
+    if not native_available():
+        pytest.skip("no C compiler builds the native kernel here")
+    torch.manual_seed(0)
+    layer = AdaptedLinear(nn.Linear(24, 20), "enc.q", AdapterConfig(rank=4, alpha=8, dropout=0.25, train="AB",
+                                                                    init_B="gaussian")).train()
+    x = torch.randn(3, 7, 24)
+    results = []
+    for compiled in (False, True):
+        layer.load_mask_state({"base": layer.masks.base, "calls": 5})
+        layer.zero_grad(set_to_none=True)
+        leaf = x.clone().requires_grad_(True)
+        dynamo.reset()
+        run = torch.compile(layer, fullgraph=True) if compiled else layer
+        run(leaf).square().mean().backward()
+        results.append((leaf.grad, layer.A.grad, layer.B.grad))
+    dynamo.reset()
+    for eager, traced in zip(*results):
+        assert torch.allclose(eager, traced, atol=1e-6, rtol=1e-5)

@@ -60,8 +60,8 @@ import numpy as np
 import torch
 
 from asymlora.adapters.mask_fused import fused_zero, fused_zero_applies
-from asymlora.adapters.mask_hash import HASH_ENGINES, hash_engine_for
-from asymlora.adapters.mask_native import ZERO_FUNCTIONS, native_zero
+from asymlora.adapters.mask_hash import HASH_ENGINES, MASK_HASH, hash_engine_for
+from asymlora.adapters.mask_native import ZERO_FUNCTIONS, native_available, native_zero, native_zero_op
 
 _SPARSE_DTYPES = (torch.float32, torch.float64)
 
@@ -280,6 +280,8 @@ def hashed_zero(tensor: torch.Tensor, keys: torch.Tensor, p: float, may_overwrit
     threshold = drop_threshold(p)
     if native_zero_applies(tensor):
         return native_zero(tensor, keys, threshold, inplace=may_overwrite)
+    if native_op_applies(tensor, keys):
+        return native_zero_op(tensor, keys, threshold).view(tensor.shape)
     if fused_zero_applies(tensor):
         return fused_zero(tensor, keys, threshold)
     mask = hashed_drop_mask(keys, tensor.shape, p, tensor.device)
@@ -292,6 +294,22 @@ def native_zero_applies(tensor: torch.Tensor) -> bool:
     no autograd through it, and 2-, 4- or 8-byte elements."""
     return (not (tensor.requires_grad and torch.is_grad_enabled()) and tensor.element_size() in ZERO_FUNCTIONS
             and hash_engine_for(tensor.device) == "native")
+
+
+def native_op_applies(tensor: torch.Tensor, keys) -> bool:
+    """Whether :func:`hashed_zero` inserts the native loop as one operator into a ``torch.compile``
+    graph (:func:`~asymlora.adapters.mask_native.native_zero_op`): inside a trace, on the CPU, keys
+    as a tensor, no hash engine forced but ``"native"``, the kernel built, 2/4/8-byte elements. Elsewhere
+    in a trace (other devices, another engine forced) the hash is traced as int64 tensor ops."""
+    return (torch.compiler.is_compiling() and tensor.device.type == "cpu" and isinstance(keys, torch.Tensor)
+            and MASK_HASH.forced in (None, "native") and tensor.element_size() in ZERO_FUNCTIONS
+            and _native_built())
+
+
+@torch.compiler.assume_constant_result
+def _native_built() -> bool:
+    """:func:`~asymlora.adapters.mask_native.native_available`, evaluated once when traced (a constant of the graph)."""
+    return native_available()
 
 
 def v2_keeps_mask(tensor: torch.Tensor) -> bool:

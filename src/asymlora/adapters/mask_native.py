@@ -22,6 +22,10 @@ that gcc vectorises (``target_clones`` picks AVX2 where the CPU has it, on x86-6
 and the machine type), written under a temporary name and renamed, so concurrent processes never
 load half a file. No compiler: None, silently (the numpy engine is the documented fallback). A
 compiler that fails: one RuntimeWarning, then None for the rest of the process. Same bits every way.
+
+Inside ``torch.compile`` on the CPU the loop is the operator ``asymlora::native_zero``
+(:func:`native_zero_op`, with a shape-only fake and its own gradient rule): one opaque graph node
+instead of the hash traced as int64 tensor ops, cheaper to trace and to run; no graph break.
 """
 
 from __future__ import annotations
@@ -236,3 +240,39 @@ def _library_for(device) -> ctypes.CDLL:
     if library is None:
         raise ValueError("the native mask kernel is unavailable (no C compiler, or its build failed)")
     return library
+
+
+# ---------------------------------------------------------------------------- inside torch.compile
+@torch.library.custom_op("asymlora::native_zero", mutates_args=(), device_types="cpu")
+def native_zero_op(tensor: torch.Tensor, keys: torch.Tensor, threshold: int) -> torch.Tensor:
+    """:func:`native_zero` as a torch operator, for compiled graphs on the CPU: one opaque node that
+    dynamo traces at no cost and inductor calls as is (instead of tracing the hash as int64 ops).
+
+    Args:
+        tensor (torch.Tensor): a CPU floating tensor (2-, 4- or 8-byte elements).
+        keys (torch.Tensor): int64 ``[k0, k1]``.
+        threshold (int): ``round(p · 2³²)``.
+
+    Returns:
+        torch.Tensor: a new contiguous tensor, ``tensor`` with the hashed elements zeroed. Its
+        gradient is the incoming gradient with the same elements zeroed (the same operator).
+    """
+    return native_zero(tensor, keys, threshold)
+
+
+@native_zero_op.register_fake
+def _native_zero_shape(tensor: torch.Tensor, keys: torch.Tensor, threshold: int) -> torch.Tensor:
+    return torch.empty_like(tensor, memory_format=torch.contiguous_format)
+
+
+def _native_zero_context(ctx, inputs, output) -> None:
+    ctx.save_for_backward(inputs[1])
+    ctx.threshold = inputs[2]
+
+
+def _native_zero_backward(ctx, grad: torch.Tensor):
+    (keys,) = ctx.saved_tensors
+    return native_zero_op(grad, keys, ctx.threshold), None, None
+
+
+native_zero_op.register_autograd(_native_zero_backward, setup_context=_native_zero_context)
