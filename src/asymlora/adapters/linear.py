@@ -195,10 +195,10 @@ class HashedFrozenAProjection(torch.autograd.Function):
     def forward(ctx, x, A, B, scaling: float, p: float, keys):
         mask = hashed_drop_mask(keys, x.shape, p, x.device) if v2_keeps_mask(x) else None
         dropped = hashed_zero(x, keys, p) if mask is None else x.masked_fill(mask, 0)
-        scaled = F.linear(dropped, A).mul_(scaling * keep_scale(p))
+        ctx.scale, ctx.p, ctx.x_dtype = scaling * keep_scale(p), p, x.dtype
+        scaled = F.linear(dropped, A).mul_(ctx.scale)
         traced_keys = keys if isinstance(keys, torch.Tensor) else None
         ctx.save_for_backward(scaled, A, B, traced_keys, None if mask is None else pack_mask(mask))
-        ctx.scale, ctx.p, ctx.x_dtype = scaling * keep_scale(p), p, x.dtype
         ctx.keys = keys if traced_keys is None else None
         return F.linear(scaled, B)
 

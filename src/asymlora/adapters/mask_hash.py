@@ -111,8 +111,7 @@ def hash_mask_numpy(keys: torch.Tensor, start: int, count: int, threshold: int, 
     if torch.device(device).type != "cpu":
         raise ValueError(f"the numpy mask hash runs on the CPU only, not on {device}")
     k0, k1 = key_ints(keys)
-    pieces = [_segment_uint32(k0, k1 ^ (segment & MASK32), low, size, threshold)
-              for _, low, size, segment in index_segments(start, count)]
+    pieces = [_segment_uint32(k0, key, low, size, threshold) for _, low, size, key in index_segments(start, count, k1)]
     if len(pieces) == 1:
         return torch.from_numpy(pieces[0])
     return torch.from_numpy(np.concatenate(pieces) if pieces else np.zeros(0, dtype=bool))

@@ -158,13 +158,15 @@ def native_available() -> bool:
     return native_library() is not None
 
 
-def index_segments(start: int, count: int):
-    """``(offset into the output, low index within the segment, size, segment number)`` per 2³²-segment."""
+def index_segments(start: int, count: int, k1: int):
+    """Per 2³²-segment of the indices ``[start, start + count)``: ``(offset into the output, low index
+    within the segment, size, the segment's second key k1 ⊕ ⌊i / 2³²⌋)`` (within a segment the hash is
+    the 32-bit one of its low indices with that key)."""
     index, end = start, start + count
     while index < end:
         segment, low = divmod(index, SEGMENT)
         size = min(end, (segment + 1) * SEGMENT) - index
-        yield index - start, low, size, segment
+        yield index - start, low, size, (k1 ^ segment) & MASK32
         index += size
 
 
@@ -189,8 +191,8 @@ def native_mask(keys, start: int, count: int, threshold: int, device: torch.devi
         return torch.ones(count, dtype=torch.bool)
     out = np.empty(count, dtype=np.uint8)
     base = out.ctypes.data
-    for offset, low, size, segment in index_segments(start, count):
-        library.drop_mask(base + offset, low, size, k0, (k1 ^ segment) & MASK32, threshold)
+    for offset, low, size, key in index_segments(start, count, k1):
+        library.drop_mask(base + offset, low, size, k0, key, threshold)
     return torch.from_numpy(out.view(bool))
 
 
@@ -220,9 +222,8 @@ def native_zero(tensor: torch.Tensor, keys, threshold: int, inplace: bool = Fals
         return target.zero_()
     k0, k1 = key_ints(keys)
     zero, size = getattr(library, function), source.element_size()
-    for offset, low, count, segment in index_segments(0, source.numel()):
-        zero(source.data_ptr() + offset * size, target.data_ptr() + offset * size, low, count, k0,
-             (k1 ^ segment) & MASK32, threshold)
+    for offset, low, count, key in index_segments(0, source.numel(), k1):
+        zero(source.data_ptr() + offset * size, target.data_ptr() + offset * size, low, count, k0, key, threshold)
     if inplace and target is not tensor:
         return tensor.copy_(target)
     return target
