@@ -130,9 +130,7 @@ def _render_frontier(paths: list[Path], memory: Path, out: Optional[str]) -> tup
     from asymlora.experiments import frontier as fr
     from asymlora.experiments.store import read_results
 
-    if len(paths) != 1:
-        raise UserError(f"--frontier takes one results file (the runs at each arm's chosen rate), not {len(paths)}")
-    source = results_file(paths[0])
+    source = _one_results_file(paths, "--frontier")
     with user_input(str(source)):
         records = read_results(source, missing_ok=False)
     with user_input(f"--frontier {memory}"):
@@ -145,6 +143,29 @@ def _render_frontier(paths: list[Path], memory: Path, out: Optional[str]) -> tup
     atomic_write_text(folder / "frontier.md", text)
     fr.plot(built, folder / "frontier.png")
     return text, [str(folder / name) for name in ("frontier.md", "frontier.json", "frontier.png")]
+
+
+def _render_gaps(paths: list[Path], reference: str, out: Optional[str]) -> tuple[str, list[str]]:
+    """Each method's gap to ``reference`` per (task, model, rank) of one results file, and how the gaps move
+    between model sizes (see :mod:`asymlora.experiments.gaps`); writes gaps.md/.json (default runs/report)."""
+    from asymlora.commands.common import atomic_write_text, command_line, write_json
+    from asymlora.experiments import gaps
+    from asymlora.experiments.store import read_results
+
+    source = _one_results_file(paths, "--against")
+    with user_input(str(source)):
+        built = gaps.build(read_results(source, missing_ok=False), reference)
+    folder = out_dir(out, "report")
+    text = gaps.markdown(built, command_line())
+    write_json(folder / "gaps.json", {**gaps.as_json(built), "command": command_line()})
+    atomic_write_text(folder / "gaps.md", text)
+    return text, [str(folder / name) for name in ("gaps.md", "gaps.json")]
+
+
+def _one_results_file(paths: list[Path], option: str) -> Path:
+    if len(paths) != 1:
+        raise UserError(f"{option} takes one results file (the runs at each arm's chosen rate), not {len(paths)}")
+    return results_file(paths[0])
 
 
 def kind_of(paths: list[Path]) -> Kind:
@@ -181,14 +202,24 @@ def register(app: typer.Typer) -> None:
         frontier: Optional[str] = typer.Option(None, "--frontier", help="frontier_memory.json of bench frontier: "
                                                "render the results (runs at each arm's chosen rate) as a budget "
                                                "frontier instead (frontier.md/.json/.png)"),
+        against: Optional[str] = typer.Option(None, "--against", help="a method (e.g. b_only): each other "
+                                              "method's gap to it per model and rank, with pooled std and its "
+                                              "standard error, and how the gap moves between model sizes "
+                                              "(gaps.md/.json)"),
     ) -> None:
         """The tables of a result file, by its kind: markdown beside JSON (and a chart where one exists)."""
         sources = [Path(p) for p in paths]
-        if frontier is not None:
+        if frontier is not None and against is not None:
+            raise UserError("give --frontier or --against, not both (they are two different reports)")
+        if against is not None:
+            from asymlora.methods import get_method
+
+            with user_input("--against"):
+                reference = get_method(against).name
+            markdown, written = _render_gaps(sources, reference, out)
+        elif frontier is not None:
             markdown, written = _render_frontier(sources, Path(frontier), out)
-            typer.echo(markdown)
-            typer.echo(f"wrote {', '.join(map(str, written))}")
-            return
-        markdown, written = kind_of(sources).render(sources, out, title)
+        else:
+            markdown, written = kind_of(sources).render(sources, out, title)
         typer.echo(markdown)
         typer.echo(f"wrote {', '.join(map(str, written))}")

@@ -2,7 +2,8 @@
 
 ``std`` is the sample standard deviation (ddof = 1; ``None`` for fewer than two values). The
 pooled standard deviation of two groups is ``sqrt((s_x² + s_y²) / 2)`` (equal weights, the usual
-choice for groups of equal size such as 3 seeds each).
+choice for groups of equal size such as 3 seeds each). The standard error of a difference of two
+means is ``sqrt(s_x² / n_x + s_y² / n_y)``.
 """
 
 from __future__ import annotations
@@ -44,3 +45,11 @@ def pooled_std(x: Stat, y: Stat) -> float | None:
     if x.std is None or y.std is None:
         return None
     return math.sqrt((x.std ** 2 + y.std ** 2) / 2)
+
+
+def difference_se(x: Stat, y: Stat) -> float | None:
+    """Standard error of ``mean(x) − mean(y)``: ``sqrt(s_x² / n_x + s_y² / n_y)``; ``None`` unless both
+    groups have a standard deviation."""
+    if x.std is None or y.std is None:
+        return None
+    return math.sqrt(x.std ** 2 / x.n + y.std ** 2 / y.n)

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from asymlora.evaluation.stats import Stat, pooled_std, stat
-from asymlora.experiments.report import latest, method_order, row_label
+from asymlora.experiments.report import latest, method_order, one_learning_rate, row_label
 
 MIB = float(1 << 20)
 
@@ -77,11 +77,6 @@ def arms_from_document(document: dict) -> list[ArmMemory]:
             for a in document["arms"]]
 
 
-def _rate(record: dict) -> float | None:
-    resolved = record.get("resolved") or {}
-    return resolved.get("learning_rate", (record.get("config") or {}).get("learning_rate"))
-
-
 def points_from(records: list[dict], memory: list[ArmMemory]) -> list[FrontierPoint]:
     """One point per ``(method, rank)`` of ``records`` (one learning rate each), with its memory.
 
@@ -105,14 +100,11 @@ def points_from(records: list[dict], memory: list[ArmMemory]) -> list[FrontierPo
     by_arm = {(m.method, m.rank): m for m in memory}
     points = []
     for (method, rank), runs in sorted(groups.items(), key=lambda kv: (method_order(kv[0][0]), kv[0][1])):
-        rates = sorted({_rate(r) for r in runs}, key=str)
-        if len(rates) > 1:
-            raise ValueError(f"{method} r={rank} ran at several learning rates ({', '.join(map(str, rates))}); "
-                             "give the runs at one chosen rate (asymlora choose-lr writes them)")
+        rate = one_learning_rate(runs, f"{method} r={rank}")
         mem = by_arm.get((method, rank))
         params = stat(r.get("trainable_params") for r in runs).mean
         points.append(FrontierPoint(
-            method, rank, row_label(runs[0]), rates[0], stat(r["metrics"].get(r["main_metric"]) for r in runs),
+            method, rank, row_label(runs[0]), rate, stat(r["metrics"].get(r["main_metric"]) for r in runs),
             None if params is None else int(params), stat(r.get("samples_per_second") for r in runs),
             mem.measured_bytes if mem else None, mem.predicted_bytes if mem else None))
     return points

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from asymlora.atomic import atomic_write_text
 from asymlora.evaluation.stats import stat
-from asymlora.experiments.report import method_order, row_label
+from asymlora.experiments.report import method_order, recorded_rate, row_label
 
 #: The selection rule, as the JSON states it.
 RULE = ("per (task, model, method, rank): validation[lr] = mean over the selection seeds of the best validation "
@@ -87,7 +87,7 @@ class ArmChoice:
 
 def learning_rate(record: dict) -> float:
     """The rate a run trained with (the resolved one; the config's when an old record lacks it)."""
-    value = (record.get("resolved") or {}).get("learning_rate", (record.get("config") or {}).get("learning_rate"))
+    value = recorded_rate(record)
     if value is None:
         raise ValueError(f"run {record['run_id']}: its record holds no learning rate (neither 'resolved' nor "
                          "'config'); it cannot be placed in a learning-rate sweep")

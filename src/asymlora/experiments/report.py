@@ -70,6 +70,24 @@ def row_label(record: dict) -> str:
     return f"{label} r={rank}" if rank else label
 
 
+def recorded_rate(record: dict) -> float | None:
+    """The rate a run trained with: the resolved one; the config's when an old record lacks it; else None."""
+    return (record.get("resolved") or {}).get("learning_rate", (record.get("config") or {}).get("learning_rate"))
+
+
+def one_learning_rate(runs: list[dict], what: str) -> float | None:
+    """The one learning rate ``runs`` (one arm's records) were trained at (:func:`recorded_rate`).
+
+    Raises:
+        ValueError: the runs are at several rates (give the runs at one chosen rate).
+    """
+    rates = sorted({recorded_rate(r) for r in runs}, key=str)
+    if len(rates) > 1:
+        raise ValueError(f"{what} ran at several learning rates ({', '.join(map(str, rates))}); "
+                         "give the runs at one chosen rate (asymlora choose-lr writes them)")
+    return rates[0] if rates else None
+
+
 def method_order(name: str) -> int:
     from asymlora.methods import METHODS
 
