@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from asymlora.errors import UserError
-from asymlora.experiments.choosing_page import SOURCES, rank_at_reference_memory, rate_advice, render_choosing
+from asymlora.experiments.choosing_page import (SOURCES, rank_at_reference_memory, rate_advice, render_choosing,
+                                               unfinished)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -35,6 +36,19 @@ def test_the_largest_b_only_rank_within_loras_memory():
     ref, fit = rank_at_reference_memory(memory)
     assert ref["rank"] == 8 and fit["rank"] == 32  # r=128 costs more than LoRA r=8
     assert rank_at_reference_memory(memory[1:]) is None
+
+
+def test_the_frontier_is_preliminary_until_every_measured_arm_has_three_seeds_at_an_interior_rate():
+    memory = [{"method": "lora", "rank": 8}, {"method": "b_only", "rank": 32}, {"method": "b_only", "rank": 128}]
+    point = lambda method, rank, n: {"method": method, "rank": rank, "accuracy": {"values": [70.0] * n}}
+    points = [point("lora", 8, 3), point("b_only", 32, 2)]
+    choice = [arm("lora", 8, [3e-4, 1e-3, 3e-3], 1e-3), arm("b_only", 32, [1e-3, 3e-3], 3e-3, at_edge=True)]
+    assert unfinished(memory, points, choice) == [
+        "b_only r=32 has 2 of 3 seeds", "b_only r=32's chosen rate is at the edge of its sweep",
+        "b_only r=128 has no runs at a chosen rate"]
+    points = [point("lora", 8, 3), point("b_only", 32, 3), point("b_only", 128, 3)]
+    choice[1]["at_edge"] = False
+    assert unfinished(memory, points, choice) == []
 
 
 def test_every_number_follows_its_source_and_a_missing_source_is_one_line(tmp_path):
