@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from asymlora.errors import UserError
-from asymlora.experiments.choosing_page import (SOURCES, rank_at_reference_memory, rate_advice, render_choosing,
-                                               unfinished)
+from asymlora.experiments.choosing_page import (ADVICE_MODULE, SOURCES, rank_at_reference_memory, rate_advice,
+                                               render_advice_module, render_choosing, unfinished)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -66,3 +66,18 @@ def test_every_number_follows_its_source_and_a_missing_source_is_one_line(tmp_pa
     memory_path.unlink()
     with pytest.raises(UserError, match="frontier_memory.json is missing"):
         render_choosing(tmp_path)
+
+
+def test_train_help_prints_the_committed_advice_and_the_module_is_not_stale():
+    from typer.testing import CliRunner
+
+    from asymlora.choosing_advice import ADVICE
+    from asymlora.cli import app
+
+    assert (REPO / ADVICE_MODULE).read_text(encoding="utf-8") == render_advice_module(REPO), \
+        "src/asymlora/choosing_advice.py is stale: run asymlora evidence --out docs/evidence.md"
+    page = render_choosing(REPO)
+    first = ADVICE.split(": ")[0]  # the rate sentence's opening, as on the page
+    assert f"**Advice.** {first}" in page
+    shown = " ".join(CliRunner().invoke(app, ["train", "--help"], terminal_width=400).output.split())
+    assert " ".join(ADVICE.split()[:12]) in shown

@@ -77,6 +77,8 @@ def test_command_writes_the_page_and_the_claims_table_then_check_passes(tmp_path
     claims = tmp_path / "docs" / "results" / "claims"
     assert (claims / "claims.md").read_text() == (CLAIMS / "claims.md").read_text()
     assert "](results/claims/claims.md)" in out.read_text()
+    advice = tmp_path / "src" / "asymlora" / "choosing_advice.py"  # beside the page's folder, not in the repo
+    assert advice.read_text() == (REPO / "src" / "asymlora" / "choosing_advice.py").read_text()
     code, _, err = run_cli(["evidence", "--out", str(out), "--root", str(REPO), "--check"], capsys)
     assert code == 0, err
 

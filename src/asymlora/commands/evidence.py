@@ -3,7 +3,9 @@
 Writes the page (``--out``) and, beside it, the claims table it links to (``--claims-out``, default
 ``results/claims/`` next to the page: ``docs/results/claims/claims.md`` and ``claims.json``) and the
 choosing page (``--choosing-out``, default ``choosing.md`` next to the page: which method, rank and rate
-for a budget, :mod:`asymlora.experiments.choosing_page`). Every
+for a budget, :mod:`asymlora.experiments.choosing_page`), and that page's advice as the module
+``src/asymlora/choosing_advice.py`` beside the page's folder (``docs/evidence.md`` ->
+``src/asymlora/choosing_advice.py``; ``asymlora train --help`` prints it). Every
 number comes from a committed file under ``docs/results/`` (see :mod:`asymlora.experiments.evidence_page`);
 nothing is trained or measured. ``--check`` writes nothing and exits 1 when a committed file is stale.
 """
@@ -35,7 +37,7 @@ def register(app: typer.Typer) -> None:
         check: bool = typer.Option(False, "--check", help="write nothing; exit 1 if a written file would change"),
     ) -> None:
         """The evidence page and the claims table, from the committed result files (nothing is recomputed)."""
-        from asymlora.experiments.choosing_page import render_choosing
+        from asymlora.experiments.choosing_page import ADVICE_MODULE, render_advice_module, render_choosing
         from asymlora.experiments.evidence_page import render_page, repository_root
 
         page_path = Path(out)
@@ -46,7 +48,8 @@ def register(app: typer.Typer) -> None:
         page = render_page(base, page_path, claims_folder)
         choosing_path = Path(choosing_out) if choosing_out else page_path.parent / "choosing.md"
         files = {page_path: page.markdown, claims_folder / "claims.md": page.claims_markdown,
-                 claims_folder / "claims.json": page.claims_json, choosing_path: render_choosing(base)}
+                 claims_folder / "claims.json": page.claims_json, choosing_path: render_choosing(base),
+                 page_path.parent.parent / ADVICE_MODULE: render_advice_module(base)}
         if check:
             stale = _stale(files)
             for path in stale:

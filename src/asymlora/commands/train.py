@@ -60,7 +60,11 @@ def run_in_folder(config, plan, folder, replace: bool) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("train")
+    from asymlora.choosing_advice import ADVICE
+
+    @app.command("train", help="Fine-tune with one method and write metrics.json + adapter/.\n\n"
+                 f"Which method, rank and learning rate for a budget (docs/choosing.md, computed by `asymlora evidence` "
+                 f"from the committed sweeps and frontier of MiniLM on the tweets): {ADVICE}")
     def train(
         task: str = typer.Option(..., "--task", help="task name (tweets, aclsum_aspect, aclsum_summary, digits, rte, sst2, ...)"),
         model: str = typer.Option("minilm", "--model", help="model name (minilm, roberta-large, tiny-bert, ...), "
@@ -109,10 +113,8 @@ def register(app: typer.Typer) -> None:
                                            "inductor's RNG). On the CPU it paid off only for tiny models (docs/benchmarks.md)"),
         verbose: bool = verbose_option(),
     ) -> None:
-        """Fine-tune with one method and write metrics.json + adapter/.
-
-        Which method, rank and learning rate for a memory budget: docs/choosing.md, computed from the committed sweeps and frontier by `asymlora evidence`.
-        """
+        """Fine-tune with one method and write metrics.json + adapter/ (the command's help adds the
+        computed advice of :mod:`asymlora.choosing_advice`)."""
         from pathlib import Path
 
         from asymlora.commands.common import user_input
