@@ -4,9 +4,10 @@
 
 Reads ``report/report.json`` (``asymlora report``: test accuracy and macro-F1 on the 1,000-tweet test
 subset at the best validation check) and ``ood/ood.json`` (``asymlora ood``: 3-class accuracy on the
-whole test split, IMDB accuracy by the two-logit rule, gap), both written by ``collect.sh``.
-and, once the learning-rate sweep is collected, ``lr_sweep/choice/lr_choice.json`` (``asymlora choose-lr``:
-validation per rate on the sweep's seed, the chosen rate, test per rate).
+whole test split, IMDB accuracy by the two-logit rule, gap), both written by ``collect.sh``,
+and ``lr_sweep/choice_wide/lr_choice.json`` (``asymlora choose-lr`` over every rate of the sweep, the
+frontier's ranks included: validation per rate on the sweep's seed, the chosen rate and whether it is at
+the edge of the arm's rates, test per rate).
 Cells are mean (sample std) over seeds; ``–`` where a method has one seed or was not scored.
 """
 
@@ -113,7 +114,7 @@ def seeds_cell(stat: dict | None) -> str:
 
 def sweep() -> None:
     """The per-method protocol: validation per rate, the chosen rate, test there and at the paper's 1e-3."""
-    path = HERE / "lr_sweep" / "choice" / "lr_choice.json"
+    path = HERE / "lr_sweep" / "choice_wide" / "lr_choice.json"
     if not path.exists():
         return
     arms = [a for a in json.loads(path.read_text())["arms"] if len(a["test"]) > 1]
@@ -129,7 +130,8 @@ def sweep() -> None:
         test = a["test"][f"{chosen:g}"] if chosen is not None else None
         if test:
             chosen_test[(a["method"], a["rank"])] = test
-        print(f"| {name(a['method'], a['rank'])} | " + " | ".join(val) + f" | {chosen if chosen is not None else '–'} | "
+        shown = "–" if chosen is None else f"{chosen:g}" + (" (edge: the best rate may lie beyond)" if a["at_edge"] else "")
+        print(f"| {name(a['method'], a['rank'])} | " + " | ".join(val) + f" | {shown} | "
               f"{seeds_cell(test)} | {seeds_cell(a['test'].get('0.001'))} |")
     gains = [f"{name(a['method'], a['rank'])} {chosen_test[(a['method'], a['rank'])]['mean'] - a['test']['0.001']['mean']:+.2f}"
              for a in arms if a["chosen"] not in (None, 0.001) and "0.001" in a["test"]]
