@@ -11,7 +11,8 @@
 # and the pages computed from it (asymlora evidence: docs/evidence.md, docs/claims.md, docs/choosing.md).
 # With FINAL=1 (every arm has its 3 seeds at its chosen rate) it also keeps choice_wide/results.jsonl,
 # the runs at the chosen rates, and writes the frontier report of those runs (report/); before that the
-# runs file is removed, so that `asymlora claims` does not read a half-seeded protocol beside ../choice/.
+# runs file is removed, so that `asymlora claims` does not read a half-seeded protocol beside ../choice/;
+# the frontier of the arms' runs so far is written to preliminary/ first.
 set -euo pipefail
 here=docs/results/converged_tweets/frontier
 sweep=docs/results/converged_tweets/lr_sweep
@@ -38,6 +39,10 @@ if [ "${FINAL:-0}" = 1 ]; then
   $asym report "$sweep/choice_wide/results.jsonl" --frontier "$here/frontier_memory.json" --out "$here/report" \
     | tail -1
 else
+  # the preliminary frontier: every arm at its chosen rate with the seeds it has so far (the page says which
+  # arms are short of seeds); then the runs file goes, so that claims read only ../lr_sweep/choice/
+  $asym report "$sweep/choice_wide/results.jsonl" --frontier "$here/frontier_memory.json" --out "$here/preliminary" \
+    | tail -1
   rm -f "$sweep/choice_wide/results.jsonl"
 fi
 $asym evidence --out docs/evidence.md | tail -1
