@@ -134,3 +134,17 @@ def test_report_frontier_bad_memory_file_is_one_line(tmp_path):
         main(["report", str(results), "--frontier", str(bad), "--out", str(tmp_path / "out")])
     assert stop.value.code == 2
     assert not (tmp_path / "out" / "frontier.md").exists()
+
+
+def _saved(method, rank, mean, peak):
+    return {"method": method, "rank": rank, "accuracy": {"mean": mean, "std": 1.0, "values": [mean - 1, mean + 1]},
+            "measured_bytes": peak}
+
+
+def test_best_within_a_saved_frontier_takes_the_most_accurate_fit_and_the_smaller_peak_on_a_tie():
+    points = [_saved("lora", 8, 78.0, 100), _saved("b_only", 8, 75.0, 80), _saved("b_only", 16, 76.0, 90),
+              _saved("b_only", 32, 76.0, 85), _saved("b_only", 128, 79.0, 120), _saved("a_only", 8, 77.0, 80)]
+    ref, best = fr.best_within(points)
+    assert (ref["method"], ref["rank"]) == ("lora", 8) and (best["method"], best["rank"]) == ("b_only", 32)
+    assert fr.best_within(points, reference=("lora", 2)) is None  # no such reference
+    assert fr.best_within([p for p in points if p["rank"] != 8 or p["method"] == "lora"][:1]) is None  # nothing fits

@@ -5,13 +5,16 @@ Writes the page (``--out``) and, beside it, the claims table it links to (``--cl
 choosing page (``--choosing-out``, default ``choosing.md`` next to the page: which method, rank and rate
 for a budget, :mod:`asymlora.experiments.choosing_page`), and that page's advice as the module
 ``src/asymlora/choosing_advice.py`` beside the page's folder (``docs/evidence.md`` ->
-``src/asymlora/choosing_advice.py``; ``asymlora train --help`` prints it). Every
+``src/asymlora/choosing_advice.py``; ``asymlora train --help`` prints it), and the README beside the page's
+folder with its "What our evidence shows" paragraph computed again (:mod:`asymlora.experiments.readme_evidence`;
+the rest of the README is copied from the repository's). Every
 number comes from a committed file under ``docs/results/`` (see :mod:`asymlora.experiments.evidence_page`);
 nothing is trained or measured. ``--check`` writes nothing and exits 1 when a committed file is stale.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Optional
 
@@ -39,6 +42,7 @@ def register(app: typer.Typer) -> None:
         """The evidence page and the claims table, from the committed result files (nothing is recomputed)."""
         from asymlora.experiments.choosing_page import ADVICE_MODULE, render_advice_module, render_choosing
         from asymlora.experiments.evidence_page import render_page, repository_root
+        from asymlora.experiments.readme_evidence import render_readme
 
         page_path = Path(out)
         if page_path.is_dir() or page_path.suffix != ".md":
@@ -49,14 +53,15 @@ def register(app: typer.Typer) -> None:
         choosing_path = Path(choosing_out) if choosing_out else page_path.parent / "choosing.md"
         files = {page_path: page.markdown, claims_folder / "claims.md": page.claims_markdown,
                  claims_folder / "claims.json": page.claims_json, choosing_path: render_choosing(base),
-                 page_path.parent.parent / ADVICE_MODULE: render_advice_module(base)}
+                 page_path.parent.parent / ADVICE_MODULE: render_advice_module(base),
+                 page_path.parent.parent / "README.md": render_readme(base, json.loads(page.claims_json)["claims"])}
         if check:
             stale = _stale(files)
             for path in stale:
                 typer.echo(f"stale: {path} (run `asymlora evidence --out {out}`)", err=True)
             if stale:  # SystemExit: cli.main's standalone_mode=False would swallow typer.Exit's status
                 raise SystemExit(1)
-            typer.echo(f"{out}, the claims table and the choosing page are up to date")
+            typer.echo(f"{out}, the claims table, the choosing page and the README's evidence paragraph are up to date")
             return
         for path, text in files.items():
             atomic_write_text(path, text)

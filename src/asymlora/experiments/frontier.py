@@ -143,6 +143,21 @@ def equal_memory_sentence(points: list[FrontierPoint], reference=("lora", 8), ch
             f"({spread_text}; {best.accuracy.n} and {ref.accuracy.n} seeds).")
 
 
+def best_within(points: list[dict], reference=("lora", 8), challenger="b_only") -> tuple[dict, dict] | None:
+    """On a saved frontier (``frontier.json``'s ``points``): ``(reference point, best challenger point)``.
+
+    The best challenger point is the most accurate (mean; the smaller peak on a tie) among the
+    ``challenger`` arms whose measured peak is ``≤`` the reference's; ``None`` when the reference has no
+    measured peak or no challenger fits. The claims checker and the README's paragraph read it."""
+    measured = [p for p in points if p.get("measured_bytes") is not None and p["accuracy"].get("mean") is not None]
+    ref = next((p for p in measured if (p["method"], p["rank"]) == tuple(reference)), None)
+    fits = [p for p in measured if ref is not None and p["method"] == challenger
+            and p["measured_bytes"] <= ref["measured_bytes"]]
+    if not fits:
+        return None
+    return ref, max(fits, key=lambda p: (p["accuracy"]["mean"], -p["measured_bytes"]))
+
+
 def build(records: list[dict], memory: list[ArmMemory]) -> Frontier:
     """The frontier of ``records`` with ``memory``: points, Pareto flags on both axes, the sentence."""
     points = points_from(records, memory)

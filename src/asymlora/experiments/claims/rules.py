@@ -24,6 +24,7 @@ from typing import Callable, Iterable
 
 from asymlora.evaluation.stats import Stat, pooled_std
 from asymlora.experiments.claims.evidence import Inputs, Scores
+from asymlora.experiments.frontier import best_within
 
 HOLDS, FAILS, NOT_MEASURED = "holds", "does not hold", "not measured"
 MIN_SEEDS = 2
@@ -285,13 +286,10 @@ def _frontier_stat(point: dict) -> Stat:
 def _equal_memory_evidence(source: str, data: dict) -> list[Evidence]:
     """Claim 7 on one frontier: the reference arm against the most accurate B-only arm whose measured
     peak fits within the reference's (``near``: B-only trails by at most the margin)."""
-    points = [p for p in data.get("points") or [] if p.get("measured_bytes") is not None]
-    ref = next((p for p in points if (p["method"], p["rank"]) == MEMORY_REFERENCE), None)
-    fits = [p for p in points if ref is not None and p["method"] == "b_only"
-            and p["measured_bytes"] <= ref["measured_bytes"]]
-    if not fits:
+    found = best_within(data.get("points") or [], MEMORY_REFERENCE, "b_only")
+    if found is None:
         return []
-    best = max(fits, key=lambda p: _frontier_stat(p).mean)
+    ref, best = found
     x, y = _frontier_stat(best), _frontier_stat(ref)
     what = (f"b_only r={best['rank']} ({best['measured_bytes'] / 2 ** 20:.0f} MiB) vs lora r={ref['rank']} "
             f"({ref['measured_bytes'] / 2 ** 20:.0f} MiB), {data.get('metric', 'accuracy')}")

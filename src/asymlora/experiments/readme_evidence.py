@@ -1,0 +1,170 @@
+"""The README's "What our evidence shows" paragraph, computed from committed results.
+
+``asymlora evidence`` writes it into the README beside the evidence page (a test fails when the
+committed README differs), so the paragraph is never edited by hand. Its numbers, each read from a
+committed file it links to (:data:`SOURCES`, relative to the repository root):
+
+* protocol 1 (one learning rate for every method; ``asymlora report`` JSON): LoRA, A-only and B-only
+  r=8, test accuracy mean (sample std) over seeds;
+* protocol 2 (each arm at its rate chosen on validation; ``asymlora choose-lr`` JSON, the widest
+  sweep): ``mean(LoRA r=8) − mean(B-only r=8)`` at the chosen rates, and whether that gap exceeds the
+  claims checker's margin ``max(1 point, pooled std)`` (the verdict the sentence states);
+* out of distribution (``asymlora ood`` JSON): IMDB accuracy of B-only and LoRA;
+* equal memory (``asymlora report --frontier`` JSON, the file docs/choosing.md reads): at LoRA r=8's
+  measured peak training memory, the most accurate B-only arm that fits
+  (:func:`asymlora.experiments.frontier.best_within`);
+* cost (``asymlora sizes`` JSON): the B-only tensor file over PEFT LoRA's;
+* the claims checker's verdicts (passed in: the same run of ``asymlora evidence`` computes them).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from asymlora.errors import UserError
+from asymlora.evaluation.stats import Stat, pooled_std
+from asymlora.experiments import choosing_page
+from asymlora.experiments.frontier import best_within
+
+HEADING = "What our evidence shows"
+_TWEETS = "docs/results/converged_tweets"
+#: The committed files the paragraph is computed from, relative to the repository root.
+SOURCES = {
+    "protocol_one": f"{_TWEETS}/report/report.json",
+    "protocol_two": choosing_page.SOURCES["lr_choice"],
+    "ood": f"{_TWEETS}/ood/ood.json",
+    "frontier": choosing_page.SOURCES["frontier"],
+    "sizes": "docs/results/sizes/sizes.json",
+}
+#: The links the paragraph gives (markdown targets relative to the repository root).
+LINKS = {"tables": f"{_TWEETS}/tables.md", "sizes": "docs/results/sizes/sizes.md",
+         "claims": "docs/results/claims/claims.md", "evidence": "docs/evidence.md", "choosing": "docs/choosing.md"}
+#: The paper's claims (ours, numbered after them, are counted apart).
+PAPER_CLAIMS = range(1, 7)
+
+
+def _cell(summary: dict) -> Stat:
+    """A committed ``{"mean", "std", "values"}`` summary as a :class:`Stat` (its numbers as written)."""
+    return Stat(summary["mean"], summary.get("std"), tuple(summary.get("values") or ()))
+
+
+def _read(root: Path, key: str) -> dict:
+    path = root / SOURCES[key]
+    if not path.is_file():
+        raise UserError(f"{SOURCES[key]} is missing: the README's evidence paragraph is computed from it")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _report_cell(report: dict, method: str, rank: int) -> Stat:
+    """Test accuracy of ``(method, rank)`` on the tweets in an ``asymlora report`` JSON."""
+    for row in report["rows"]:
+        if (row["method"], row["rank"]) == (method, rank):
+            return _cell(row["cells"]["tweets"]["accuracy"])
+    raise UserError(f"{SOURCES['protocol_one']} has no {method} r={rank} row")
+
+
+def _chosen_cell(lr_choice: dict, method: str, rank: int) -> Stat:
+    """Test accuracy at the chosen rate of ``(method, rank)`` in an ``asymlora choose-lr`` JSON."""
+    for arm in lr_choice["arms"]:
+        if (arm["method"], arm["rank"]) == (method, rank) and arm.get("chosen") is not None:
+            return _cell(arm["test"][str(arm["chosen"])])
+    raise UserError(f"{SOURCES['protocol_two']} has no chosen rate for {method} r={rank}")
+
+
+def _ood_cell(ood: dict, method: str, rank: int = 8) -> Stat:
+    for row in ood["rows"]:
+        if (row["method"], row["rank"]) == (method, rank):
+            return _cell(row["ood_accuracy"])
+    raise UserError(f"{SOURCES['ood']} has no {method} r={rank} row")
+
+
+def _gap_sentence(lora: Stat, b_only: Stat) -> tuple[str, str]:
+    """(verdict, gap clause) of protocol 2: B-only matches LoRA when the gap is within the claims margin."""
+    gap = lora.mean - b_only.mean
+    spread = pooled_std(lora, b_only)
+    margin = max(1.0, spread or 0.0)
+    verdict = "B-only does not match LoRA" if gap > margin else "B-only matches LoRA within the margin"
+    return verdict, f"at each method's chosen rate LoRA {'leads' if gap >= 0 else 'trails'} B-only by {abs(gap):.2f} points"
+
+
+def _mib(point: dict) -> str:
+    return f"{point['measured_bytes'] / choosing_page.MIB:.0f}"
+
+
+def _memory_sentence(frontier: dict) -> str:
+    found = best_within(frontier["points"])
+    if found is None:
+        return ""
+    ref, best = found
+    return (f" At LoRA r=8's training memory ({_mib(ref)} MiB) the best B-only arm that fits, r={best['rank']} "
+            f"({_mib(best)} MiB), scores {_cell(best['accuracy']).text()} against "
+            f"{_cell(ref['accuracy']).text()}.")
+
+
+def _claims_sentence(claims: list[dict]) -> str:
+    paper = [c for c in claims if c["claim"] in PAPER_CLAIMS]
+    held = sum(c["verdict"] == "holds" for c in paper)
+    ours = [c for c in claims if c["claim"] not in PAPER_CLAIMS]
+    extra = "".join(f"; our claim {c['claim']} {c['verdict']}" for c in ours)
+    return (f"Of the research's {len(paper)} claims {held} hold and {len(paper) - held} do not{extra} "
+            f"([claims]({LINKS['claims']})).")
+
+
+def render_paragraph(root: Path, claims: list[dict]) -> str:
+    """The body of the README's "What our evidence shows" section (markdown, wrapped at 120 columns).
+
+    Args:
+        root: the repository root holding the committed :data:`SOURCES`.
+        claims: the claims checker's verdicts (``claims.json``'s ``claims``: ``claim``, ``verdict``).
+
+    Raises:
+        UserError: a source file is missing or lacks a row the paragraph needs.
+    """
+    one, two = _read(root, "protocol_one"), _read(root, "protocol_two")
+    ood, sizes = _read(root, "ood"), _read(root, "sizes")
+    lora, a_only, b_only = (_report_cell(one, m, 8) for m in ("lora", "a_only", "b_only"))
+    verdict, gap = _gap_sentence(_chosen_cell(two, "lora", 8), _chosen_cell(two, "b_only", 8))
+    ratio = next(r["tensor_ratio_vs_peft"] for r in sizes["rows"] if r["name"] == "ours_b_only")
+    text = (f"On MiniLM and 3-class tweets, one epoch, 3 seeds ([tables]({LINKS['tables']})), **{verdict}**: "
+            f"LoRA r=8 scores {lora.text()}, A-only r=8 {a_only.text()}, B-only r=8 {b_only.text()} at one rate; "
+            f"{gap}; out of distribution (IMDB) B-only {_ood_cell(ood, 'b_only').text()}, LoRA "
+            f"{_ood_cell(ood, 'lora').text()}.{_memory_sentence(_read(root, 'frontier'))} What B-only delivers "
+            f"is cost: a tensor file {ratio:.3f}× PEFT LoRA's ([sizes]({LINKS['sizes']})). "
+            f"{_claims_sentence(claims)} Every result with its command and machine: "
+            f"[docs/evidence.md]({LINKS['evidence']}); method, rank and rate for a budget: "
+            f"[docs/choosing.md]({LINKS['choosing']}).")
+    return "\n" + _wrap(text) + "\n\n"
+
+
+def _wrap(text: str, width: int = 120) -> str:
+    """Greedy wrap on spaces, never inside a markdown link target."""
+    lines, line = [], ""
+    for word in text.split(" "):
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    return "\n".join(lines + [line])
+
+
+def replace_section(readme: str, body: str, heading: str = HEADING) -> str:
+    """``readme`` with the body of its ``## heading`` section replaced by ``body``.
+
+    Raises:
+        UserError: the README has no such section.
+    """
+    found = re.search(rf"^## {re.escape(heading)}\n(.*?)(?=^## |\Z)", readme, flags=re.S | re.M)
+    if not found:
+        raise UserError(f"the README has no '## {heading}' section to write the evidence paragraph into")
+    return readme[:found.start(1)] + body + readme[found.end(1):]
+
+
+def render_readme(root: Path, claims: list[dict]) -> str:
+    """The repository's README.md with its evidence paragraph computed again."""
+    path = root / "README.md"
+    if not path.is_file():
+        raise UserError(f"{path} is missing: the evidence paragraph is written into it")
+    return replace_section(path.read_text(encoding="utf-8"), render_paragraph(root, claims))
