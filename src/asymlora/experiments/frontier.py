@@ -203,15 +203,17 @@ def as_json(frontier: Frontier) -> dict:
 
 
 def plot(frontier: Frontier, path: str | Path) -> None:
-    """Two panels: accuracy against peak MiB and against trainable parameters (log x); one series per
-    method, seed std as error bars, Pareto-optimal points ringed."""
+    """Two panels: accuracy against peak MiB (linear x: the arms differ by tens of MiB) and against
+    trainable parameters (log x: they differ by orders of magnitude); one series per method, seed std as
+    error bars, Pareto-optimal points ringed, the legend in the lower right corner (the cheap, accurate
+    upper left is where the points to read are)."""
     from asymlora.analysis.plots import _pyplot, _save
 
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    panels = ((axes[0], "measured_bytes", "pareto_memory", "peak training memory (MiB)", MIB),
-              (axes[1], "trainable_params", "pareto_params", "trainable parameters", 1.0))
-    for axis, cost, flag, title, scale in panels:
+    panels = ((axes[0], "measured_bytes", "pareto_memory", "peak training memory (MiB)", MIB, "linear"),
+              (axes[1], "trainable_params", "pareto_params", "trainable parameters", 1.0, "log"))
+    for axis, cost, flag, title, scale, xscale in panels:
         for method in dict.fromkeys(p.method for p in frontier.points):
             series = sorted((p for p in frontier.points if p.method == method and getattr(p, cost) is not None
                              and p.accuracy.mean is not None), key=lambda p: getattr(p, cost))
@@ -225,9 +227,9 @@ def plot(frontier: Frontier, path: str | Path) -> None:
                               fontsize=8)
                 if getattr(p, flag):
                     axis.scatter([x], [p.accuracy.mean], s=160, facecolors="none", edgecolors="black")
-        axis.set_xscale("log")
+        axis.set_xscale(xscale)
         axis.set_xlabel(title)
         axis.set_ylabel(frontier.metric)
-        axis.legend()
+        axis.legend(loc="lower right", fontsize=8)
     fig.suptitle("Budget frontier (ringed: Pareto-optimal)")
     _save(fig, path)
