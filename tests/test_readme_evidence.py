@@ -63,7 +63,7 @@ def test_the_verdict_follows_the_gap_and_its_margin(root):
 
 def test_the_claims_are_counted_paper_and_ours_apart(root):
     text = flat(render_paragraph(root, VERDICTS))
-    assert "Of the research's 6 claims 2 hold and 4 do not; our claim 7 does not hold" in text
+    assert "Of the research's 6 claims 2 hold and 4 do not; our claim 7 (equal memory, as above) does not hold" in text
     text = flat(render_paragraph(root, VERDICTS[:6]))
     assert "Of the research's 6 claims 2 hold and 4 do not ([claims]" in text
 
@@ -71,6 +71,14 @@ def test_the_claims_are_counted_paper_and_ours_apart(root):
 def test_the_equal_memory_sentence_names_the_best_b_only_that_fits_and_goes_when_none_fits(root):
     text = flat(render_paragraph(root, VERDICTS))
     assert "At LoRA r=8's training memory" in text and "the best B-only arm that fits, r=" in text
+
+    def b_only_far_behind(data):
+        for point in data["points"]:
+            if point["method"] == "b_only":
+                point["accuracy"].update(mean=50.0, std=1.0)
+    _edit(root, "frontier", b_only_far_behind)
+    text = flat(render_paragraph(root, VERDICTS))
+    assert "points behind: beyond the margin max(1 point, pooled std" in text
 
     def lora_r8_smallest(data):
         for point in data["points"]:

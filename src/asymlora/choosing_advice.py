@@ -8,7 +8,7 @@ ADVICE = (
     'run at that multiple of the rate you would give LoRA, and sweep one step each way. Within LoRA '
     "r=8's peak (835 MiB) the largest B-only rank measured is r=128 (777 MiB, 59 MiB less): at equal "
     "memory, B-only can afford 16× LoRA's rank here. At LoRA B̂₀ Â_km (lora) r=8's peak training "
-    'memory (835 MiB measured), the best b_only arm that fits is B̂₀ A_rand (b_only) r=16 (761 MiB): '
-    '76.63 (1.03) against 78.57 (1.50), a difference of -1.93 points (pooled std 1.28; 3 and 3 '
+    'memory (835 MiB measured), the best b_only arm that fits is B̂₀ A_rand (b_only) r=128 (777 MiB):'
+    ' 77.47 (1.81) against 78.57 (1.50), a difference of -1.10 points (pooled std 1.66; 3 and 3 '
     'seeds). (Preliminary: not every arm has its seeds yet.)'
 )

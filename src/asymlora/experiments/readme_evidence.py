@@ -43,6 +43,8 @@ LINKS = {"tables": f"{_TWEETS}/tables.md", "sizes": "docs/results/sizes/sizes.md
          "claims": "docs/results/claims/claims.md", "evidence": "docs/evidence.md", "choosing": "docs/choosing.md"}
 #: The paper's claims (ours, numbered after them, are counted apart).
 PAPER_CLAIMS = range(1, 7)
+#: What our own claims are, in a few words, where the paragraph states their numbers.
+OURS = {7: " (equal memory, as above)"}
 
 
 def _cell(summary: dict) -> Stat:
@@ -83,9 +85,8 @@ def _ood_cell(ood: dict, method: str, rank: int = 8) -> Stat:
 def _gap_sentence(lora: Stat, b_only: Stat) -> tuple[str, str]:
     """(verdict, gap clause) of protocol 2: B-only matches LoRA when the gap is within the claims margin."""
     gap = lora.mean - b_only.mean
-    spread = pooled_std(lora, b_only)
-    margin = max(1.0, spread or 0.0)
-    verdict = "B-only does not match LoRA" if gap > margin else "B-only matches LoRA within the margin"
+    close = _within_margin(gap, pooled_std(lora, b_only))
+    verdict = "B-only matches LoRA within the margin" if close else "B-only does not match LoRA"
     return verdict, f"at each method's chosen rate LoRA {'leads' if gap >= 0 else 'trails'} B-only by {abs(gap):.2f} points"
 
 
@@ -93,21 +94,34 @@ def _mib(point: dict) -> str:
     return f"{point['measured_bytes'] / choosing_page.MIB:.0f}"
 
 
+def _within_margin(gap: float, spread: float | None) -> bool:
+    """A shortfall ``gap`` is within the claims checker's margin ``max(1 point, pooled std)``."""
+    return gap <= max(1.0, spread or 0.0)
+
+
+def _margin_clause(gap: float, spread: float | None) -> str:
+    what = f"max(1 point, pooled std {spread:.2f})" if spread is not None else "1 point"
+    return f"{'within' if _within_margin(gap, spread) else 'beyond'} the margin {what}"
+
+
 def _memory_sentence(frontier: dict) -> str:
     found = best_within(frontier["points"])
     if found is None:
         return ""
     ref, best = found
+    x, y = _cell(best["accuracy"]), _cell(ref["accuracy"])
+    gap = y.mean - x.mean
+    behind = f"{gap:.2f} points behind" if gap >= 0 else f"{-gap:.2f} points ahead"
     return (f" At LoRA r=8's training memory ({_mib(ref)} MiB) the best B-only arm that fits, r={best['rank']} "
-            f"({_mib(best)} MiB), scores {_cell(best['accuracy']).text()} against "
-            f"{_cell(ref['accuracy']).text()}.")
+            f"({_mib(best)} MiB), scores {x.text()} against {y.text()}, {behind}: "
+            f"{_margin_clause(gap, pooled_std(x, y))}.")
 
 
 def _claims_sentence(claims: list[dict]) -> str:
     paper = [c for c in claims if c["claim"] in PAPER_CLAIMS]
     held = sum(c["verdict"] == "holds" for c in paper)
     ours = [c for c in claims if c["claim"] not in PAPER_CLAIMS]
-    extra = "".join(f"; our claim {c['claim']} {c['verdict']}" for c in ours)
+    extra = "".join(f"; our claim {c['claim']}{OURS.get(c['claim'], '')} {c['verdict']}" for c in ours)
     return (f"Of the research's {len(paper)} claims {held} hold and {len(paper) - held} do not{extra} "
             f"([claims]({LINKS['claims']})).")
 
