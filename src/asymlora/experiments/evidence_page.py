@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from asymlora.errors import UserError
+from asymlora.experiments import choosing_page
 
 #: Where the committed results live, relative to the repository root.
 RESULTS = Path("docs") / "results"
@@ -68,6 +69,16 @@ SECTIONS: tuple[Section, ...] = (
             "asymlora reproduce configs/converged_tweets.yaml; asymlora eval ood; asymlora report; "
             "asymlora choose-lr; python docs/results/converged_tweets/tables.py (every step in the HOW files)",
             (f"{_TWEETS}/HOW.md", f"{_TWEETS}/lr_sweep/HOW.md")),
+    Section("Tweets, one epoch: accuracy for a memory or a parameter budget",
+            "LoRA and B-only at several ranks, each at the learning rate it chose on validation, against the "
+            "peak training memory measured for its configuration in a fresh process (beside the planner's "
+            "prediction) and against its trainable parameters; the Pareto-optimal arms are marked and the "
+            "comparison at LoRA r=8's memory is computed. Arms outside the frontier's grid have no memory "
+            "figure. docs/choosing.md turns this into advice.",
+            (choosing_page.SOURCES["frontier"].removesuffix(".json") + ".md",),
+            "asymlora bench frontier; asymlora choose-lr; asymlora report RESULTS --frontier MEMORY "
+            "(docs/results/converged_tweets/frontier/collect.sh)",
+            (f"{_TWEETS}/frontier/HOW.md",)),
     Section("Tweets, early training (the demo's grid with more steps and seeds)",
             "The same model and task at a short budget, one learning rate. The samples/s column is the wall "
             "clock of runs made one after another on a shared machine: it measures the load, not the method.",
