@@ -10,5 +10,5 @@ ADVICE = (
     "memory, B-only can afford 16× LoRA's rank here. At LoRA B̂₀ Â_km (lora) r=8's peak training "
     'memory (835 MiB measured), the best b_only arm that fits is B̂₀ A_rand (b_only) r=128 (777 MiB):'
     ' 77.47 (1.81) against 78.57 (1.50), a difference of -1.10 points (pooled std 1.66; 3 and 3 '
-    'seeds). (Preliminary: not every arm has its seeds yet.)'
+    'seeds).'
 )
