@@ -34,7 +34,7 @@ _TWEETS = "docs/results/converged_tweets"
 SOURCES = {
     "lr_choice": f"{_TWEETS}/lr_sweep/choice_wide/lr_choice.json",
     "memory": f"{_TWEETS}/frontier/frontier_memory.json",
-    "frontier": f"{_TWEETS}/frontier/preliminary/frontier.json",
+    "frontier": f"{_TWEETS}/frontier/report/frontier.json",
 }
 #: The generated module holding the page's advice for ``asymlora train --help``, relative to the repository root.
 ADVICE_MODULE = "src/asymlora/choosing_advice.py"

@@ -122,7 +122,7 @@ COMMITTED = (
     ("early training", "demo/results.jsonl"),
     ("one epoch, one learning rate for every method", "converged_tweets/results.jsonl"),
     ("one epoch, each method at the learning rate it chose on validation",
-     "converged_tweets/lr_sweep/choice/results.jsonl"),
+     "converged_tweets/lr_sweep/choice_wide/results.jsonl"),
 )
 
 #: Why the runs' own samples/s are not printed beside part 2.

@@ -9,10 +9,8 @@
 # configs/converged_tweets_lr<rate>*.yaml) goes to ../lr_sweep/runs_lr<rate>.jsonl instead.
 # Then, from every committed rate file: ../lr_sweep/choice_wide/ (asymlora choose-lr: each arm's rate)
 # and the pages computed from it (asymlora evidence: docs/evidence.md, docs/claims.md, docs/choosing.md).
-# With FINAL=1 (every arm has its 3 seeds at its chosen rate) it also keeps choice_wide/results.jsonl,
-# the runs at the chosen rates, and writes the frontier report of those runs (report/); before that the
-# runs file is removed, so that `asymlora claims` does not read a half-seeded protocol beside ../choice/;
-# the frontier of the arms' runs so far is written to preliminary/ first.
+# choice_wide/results.jsonl (the runs at each arm's chosen rate: protocol 2 as one results file, read by
+# `asymlora claims`, `asymlora demo`) is kept, and the frontier report of those runs is written (report/).
 set -euo pipefail
 here=docs/results/converged_tweets/frontier
 sweep=docs/results/converged_tweets/lr_sweep
@@ -35,14 +33,6 @@ for grid in "$@"; do
 done
 $asym choose-lr docs/results/converged_tweets/results.jsonl "$sweep"/runs_lr*.jsonl "$here"/runs_lr*.jsonl \
   --out "$sweep/choice_wide" | tail -1
-if [ "${FINAL:-0}" = 1 ]; then
-  $asym report "$sweep/choice_wide/results.jsonl" --frontier "$here/frontier_memory.json" --out "$here/report" \
-    | tail -1
-else
-  # the preliminary frontier: every arm at its chosen rate with the seeds it has so far (the page says which
-  # arms are short of seeds); then the runs file goes, so that claims read only ../lr_sweep/choice/
-  $asym report "$sweep/choice_wide/results.jsonl" --frontier "$here/frontier_memory.json" --out "$here/preliminary" \
-    | tail -1
-  rm -f "$sweep/choice_wide/results.jsonl"
-fi
+$asym report "$sweep/choice_wide/results.jsonl" --frontier "$here/frontier_memory.json" --out "$here/report" \
+  | tail -1
 $asym evidence --out docs/evidence.md | tail -1
