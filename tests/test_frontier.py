@@ -142,9 +142,11 @@ def _saved(method, rank, mean, peak):
 
 
 def test_best_within_a_saved_frontier_takes_the_most_accurate_fit_and_the_smaller_peak_on_a_tie():
-    points = [_saved("lora", 8, 78.0, 100), _saved("b_only", 8, 75.0, 80), _saved("b_only", 16, 76.0, 90),
-              _saved("b_only", 32, 76.0, 85), _saved("b_only", 128, 79.0, 120), _saved("a_only", 8, 77.0, 80)]
-    ref, best = fr.best_within(points)
-    assert (ref["method"], ref["rank"]) == ("lora", 8) and (best["method"], best["rank"]) == ("b_only", 32)
-    assert fr.best_within(points, reference=("lora", 2)) is None  # no such reference
-    assert fr.best_within([p for p in points if p["rank"] != 8 or p["method"] == "lora"][:1]) is None  # nothing fits
+    points = [fr.point_from_json(_saved(*arm)) for arm in [
+        ("lora", 8, 78.0, 100), ("b_only", 8, 75.0, 80), ("b_only", 16, 76.0, 90), ("b_only", 32, 76.0, 85),
+        ("b_only", 128, 79.0, 120), ("a_only", 8, 77.0, 80)]]
+    ref = fr.reference_point(points)
+    best = fr.best_within(points, ref)
+    assert (ref.method, ref.rank) == ("lora", 8) and (best.method, best.rank) == ("b_only", 32)
+    assert fr.reference_point(points, ("lora", 2)) is None  # no such reference
+    assert fr.best_within(points[:1], ref) is None  # nothing fits

@@ -40,6 +40,12 @@ def stat(values) -> Stat:
     return Stat(statistics.fmean(kept), statistics.stdev(kept) if len(kept) > 1 else None, kept)
 
 
+def from_summary(summary: dict) -> Stat:
+    """A saved ``{"mean", "std", "values"}`` summary (as the reports write it) as a :class:`Stat`, its
+    numbers as written (nothing recomputed)."""
+    return Stat(summary.get("mean"), summary.get("std"), tuple(summary.get("values") or ()))
+
+
 def pooled_std(x: Stat, y: Stat) -> float | None:
     """``sqrt((s_x² + s_y²) / 2)``; ``None`` unless both groups have a standard deviation."""
     if x.std is None or y.std is None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from asymlora.evaluation.stats import Stat, pooled_std, stat
+from asymlora.evaluation.stats import Stat, from_summary, pooled_std, stat
 from asymlora.experiments.report import latest, method_order, one_learning_rate, row_label
 
 MIB = float(1 << 20)
@@ -124,17 +124,29 @@ def pareto(points: list[FrontierPoint], cost: str) -> set[tuple[str, int]]:
     return {(p.method, p.rank) for p in known if not dominated(p)}
 
 
-def equal_memory_sentence(points: list[FrontierPoint], reference=("lora", 8), challenger="b_only") -> str:
-    """At ``reference``'s measured peak, the best ``challenger`` arm within it, as one sentence."""
-    ref = next((p for p in points if (p.method, p.rank) == reference), None)
-    if ref is None or ref.measured_bytes is None or ref.accuracy.mean is None:
-        return f"No {reference[0]} r={reference[1]} point with a measured peak: no equal-memory comparison."
+def reference_point(points: list[FrontierPoint], reference=("lora", 8)) -> FrontierPoint | None:
+    """The ``reference`` arm's point when it has a measured peak and an accuracy, else ``None``."""
+    ref = next((p for p in points if (p.method, p.rank) == tuple(reference)), None)
+    return ref if ref is not None and ref.measured_bytes is not None and ref.accuracy.mean is not None else None
+
+
+def best_within(points: list[FrontierPoint], ref: FrontierPoint, challenger="b_only") -> FrontierPoint | None:
+    """The most accurate ``challenger`` point (mean; the smaller peak on a tie) whose measured peak is
+    ``≤`` that of ``ref``; ``None`` when none fits. The sentence, claim 7 and the README's paragraph use it."""
     within = [p for p in points if p.method == challenger and p.measured_bytes is not None
               and p.measured_bytes <= ref.measured_bytes and p.accuracy.mean is not None]
+    return max(within, key=lambda p: (p.accuracy.mean, -p.measured_bytes)) if within else None
+
+
+def equal_memory_sentence(points: list[FrontierPoint], reference=("lora", 8), challenger="b_only") -> str:
+    """At ``reference``'s measured peak, the best ``challenger`` arm within it, as one sentence."""
+    ref = reference_point(points, reference)
+    if ref is None:
+        return f"No {reference[0]} r={reference[1]} point with a measured peak: no equal-memory comparison."
     head = f"At {ref.label}'s peak training memory ({ref.measured_bytes / MIB:.0f} MiB measured)"
-    if not within:
+    best = best_within(points, ref, challenger)
+    if best is None:
         return f"{head}, no {challenger} arm fits: none has a measured peak at or below it."
-    best = max(within, key=lambda p: (p.accuracy.mean, -p.measured_bytes))
     diff = best.accuracy.mean - ref.accuracy.mean
     spread = pooled_std(best.accuracy, ref.accuracy)
     spread_text = f"pooled std {spread:.2f}" if spread is not None else "no pooled std (fewer than 2 seeds)"
@@ -143,19 +155,13 @@ def equal_memory_sentence(points: list[FrontierPoint], reference=("lora", 8), ch
             f"({spread_text}; {best.accuracy.n} and {ref.accuracy.n} seeds).")
 
 
-def best_within(points: list[dict], reference=("lora", 8), challenger="b_only") -> tuple[dict, dict] | None:
-    """On a saved frontier (``frontier.json``'s ``points``): ``(reference point, best challenger point)``.
-
-    The best challenger point is the most accurate (mean; the smaller peak on a tie) among the
-    ``challenger`` arms whose measured peak is ``≤`` the reference's; ``None`` when the reference has no
-    measured peak or no challenger fits. The claims checker and the README's paragraph read it."""
-    measured = [p for p in points if p.get("measured_bytes") is not None and p["accuracy"].get("mean") is not None]
-    ref = next((p for p in measured if (p["method"], p["rank"]) == tuple(reference)), None)
-    fits = [p for p in measured if ref is not None and p["method"] == challenger
-            and p["measured_bytes"] <= ref["measured_bytes"]]
-    if not fits:
-        return None
-    return ref, max(fits, key=lambda p: (p["accuracy"]["mean"], -p["measured_bytes"]))
+def point_from_json(data: dict) -> FrontierPoint:
+    """A point of a saved ``frontier.json`` (:func:`as_json`) back as a :class:`FrontierPoint`; fields the
+    file lacks are ``None`` (the label defaults to ``method r=rank``)."""
+    return FrontierPoint(data["method"], data["rank"], data.get("label") or f"{data['method']} r={data['rank']}",
+                         data.get("learning_rate"), from_summary(data["accuracy"]), data.get("trainable_params"),
+                         from_summary(data.get("samples_per_second") or {}), data.get("measured_bytes"),
+                         data.get("predicted_bytes"), bool(data.get("pareto_memory")), bool(data.get("pareto_params")))
 
 
 def build(records: list[dict], memory: list[ArmMemory]) -> Frontier:

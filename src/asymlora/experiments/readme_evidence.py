@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import json
 import re
+import textwrap
 from pathlib import Path
 
 from asymlora.errors import UserError
-from asymlora.evaluation.stats import Stat, pooled_std
+from asymlora.evaluation.stats import Stat, from_summary, pooled_std
 from asymlora.experiments import choosing_page
-from asymlora.experiments.frontier import best_within
+from asymlora.experiments.claims.rules import NEAR_MARGIN, near
+from asymlora.experiments.frontier import best_within, point_from_json, reference_point
 
 HEADING = "What our evidence shows"
 _TWEETS = "docs/results/converged_tweets"
@@ -47,11 +49,6 @@ PAPER_CLAIMS = range(1, 7)
 OURS = {7: " (equal memory, as above)"}
 
 
-def _cell(summary: dict) -> Stat:
-    """A committed ``{"mean", "std", "values"}`` summary as a :class:`Stat` (its numbers as written)."""
-    return Stat(summary["mean"], summary.get("std"), tuple(summary.get("values") or ()))
-
-
 def _read(root: Path, key: str) -> dict:
     path = root / SOURCES[key]
     if not path.is_file():
@@ -63,7 +60,7 @@ def _report_cell(report: dict, method: str, rank: int) -> Stat:
     """Test accuracy of ``(method, rank)`` on the tweets in an ``asymlora report`` JSON."""
     for row in report["rows"]:
         if (row["method"], row["rank"]) == (method, rank):
-            return _cell(row["cells"]["tweets"]["accuracy"])
+            return from_summary(row["cells"]["tweets"]["accuracy"])
     raise UserError(f"{SOURCES['protocol_one']} has no {method} r={rank} row")
 
 
@@ -71,50 +68,45 @@ def _chosen_cell(lr_choice: dict, method: str, rank: int) -> Stat:
     """Test accuracy at the chosen rate of ``(method, rank)`` in an ``asymlora choose-lr`` JSON."""
     for arm in lr_choice["arms"]:
         if (arm["method"], arm["rank"]) == (method, rank) and arm.get("chosen") is not None:
-            return _cell(arm["test"][str(arm["chosen"])])
+            return from_summary(arm["test"][str(arm["chosen"])])
     raise UserError(f"{SOURCES['protocol_two']} has no chosen rate for {method} r={rank}")
 
 
 def _ood_cell(ood: dict, method: str, rank: int = 8) -> Stat:
     for row in ood["rows"]:
         if (row["method"], row["rank"]) == (method, rank):
-            return _cell(row["ood_accuracy"])
+            return from_summary(row["ood_accuracy"])
     raise UserError(f"{SOURCES['ood']} has no {method} r={rank} row")
 
 
 def _gap_sentence(lora: Stat, b_only: Stat) -> tuple[str, str]:
     """(verdict, gap clause) of protocol 2: B-only matches LoRA when the gap is within the claims margin."""
     gap = lora.mean - b_only.mean
-    close = _within_margin(gap, pooled_std(lora, b_only))
+    close, _ = near(b_only, lora)
     verdict = "B-only matches LoRA within the margin" if close else "B-only does not match LoRA"
     return verdict, f"at each method's chosen rate LoRA {'leads' if gap >= 0 else 'trails'} B-only by {abs(gap):.2f} points"
 
 
-def _mib(point: dict) -> str:
-    return f"{point['measured_bytes'] / choosing_page.MIB:.0f}"
-
-
-def _within_margin(gap: float, spread: float | None) -> bool:
-    """A shortfall ``gap`` is within the claims checker's margin ``max(1 point, pooled std)``."""
-    return gap <= max(1.0, spread or 0.0)
-
-
-def _margin_clause(gap: float, spread: float | None) -> str:
-    what = f"max(1 point, pooled std {spread:.2f})" if spread is not None else "1 point"
-    return f"{'within' if _within_margin(gap, spread) else 'beyond'} the margin {what}"
+def _margin_clause(x: Stat, y: Stat) -> str:
+    """Whether ``x`` trails ``y`` within the claims checker's margin (:func:`near`), in words."""
+    spread = pooled_std(x, y)
+    what = f"max({NEAR_MARGIN:g} point, pooled std {spread:.2f})" if spread is not None else f"{NEAR_MARGIN:g} point"
+    return f"{'within' if near(x, y)[0] else 'beyond'} the margin {what}"
 
 
 def _memory_sentence(frontier: dict) -> str:
-    found = best_within(frontier["points"])
-    if found is None:
+    points = [point_from_json(p) for p in frontier["points"]]
+    ref = reference_point(points)
+    best = best_within(points, ref) if ref is not None else None
+    if best is None:
         return ""
-    ref, best = found
-    x, y = _cell(best["accuracy"]), _cell(ref["accuracy"])
+    x, y = best.accuracy, ref.accuracy
     gap = y.mean - x.mean
     behind = f"{gap:.2f} points behind" if gap >= 0 else f"{-gap:.2f} points ahead"
-    return (f" At LoRA r=8's training memory ({_mib(ref)} MiB) the best B-only arm that fits, r={best['rank']} "
-            f"({_mib(best)} MiB), scores {x.text()} against {y.text()}, {behind}: "
-            f"{_margin_clause(gap, pooled_std(x, y))}.")
+    mib = choosing_page.MIB
+    return (f" At LoRA r=8's training memory ({ref.measured_bytes / mib:.0f} MiB) the best B-only arm that fits, "
+            f"r={best.rank} ({best.measured_bytes / mib:.0f} MiB), scores {x.text()} against {y.text()}, {behind}: "
+            f"{_margin_clause(x, y)}.")
 
 
 def _claims_sentence(claims: list[dict]) -> str:
@@ -149,19 +141,8 @@ def render_paragraph(root: Path, claims: list[dict]) -> str:
             f"{_claims_sentence(claims)} Every result with its command and machine: "
             f"[docs/evidence.md]({LINKS['evidence']}); method, rank and rate for a budget: "
             f"[docs/choosing.md]({LINKS['choosing']}).")
-    return "\n" + _wrap(text) + "\n\n"
-
-
-def _wrap(text: str, width: int = 120) -> str:
-    """Greedy wrap on spaces, never inside a markdown link target."""
-    lines, line = [], ""
-    for word in text.split(" "):
-        if line and len(line) + 1 + len(word) > width:
-            lines.append(line)
-            line = word
-        else:
-            line = f"{line} {word}" if line else word
-    return "\n".join(lines + [line])
+    # break on spaces only: never inside a word, a hyphenated name or a link target
+    return "\n" + textwrap.fill(text, 120, break_long_words=False, break_on_hyphens=False) + "\n\n"
 
 
 def replace_section(readme: str, body: str, heading: str = HEADING) -> str:

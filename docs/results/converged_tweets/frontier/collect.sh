@@ -8,7 +8,7 @@
 # A folder named probe_lr<rate> (the linear probe's or another protocol-2 arm's extra rate,
 # configs/converged_tweets_lr<rate>*.yaml) goes to ../lr_sweep/runs_lr<rate>.jsonl instead.
 # Then, from every committed rate file: ../lr_sweep/choice_wide/ (asymlora choose-lr: each arm's rate)
-# and the pages computed from it (asymlora evidence: docs/evidence.md, docs/claims.md, docs/choosing.md).
+# and the pages computed from it (asymlora evidence: docs/evidence.md, the claims table, docs/choosing.md, the README's paragraph).
 # choice_wide/results.jsonl (the runs at each arm's chosen rate: protocol 2 as one results file, read by
 # `asymlora claims`, `asymlora demo`) is kept, and the frontier report of those runs is written (report/).
 set -euo pipefail

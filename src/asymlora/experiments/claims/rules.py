@@ -24,7 +24,7 @@ from typing import Callable, Iterable
 
 from asymlora.evaluation.stats import Stat, pooled_std
 from asymlora.experiments.claims.evidence import Inputs, Scores
-from asymlora.experiments.frontier import best_within
+from asymlora.experiments.frontier import best_within, point_from_json, reference_point
 
 HOLDS, FAILS, NOT_MEASURED = "holds", "does not hold", "not measured"
 MIN_SEEDS = 2
@@ -88,10 +88,13 @@ def clearly_above(x: Stat, y: Stat, digits: int = 2) -> tuple[bool, str]:
 
 
 def near(x: Stat, y: Stat) -> tuple[bool, str]:
-    """``mean(y) − mean(x) ≤ max(NEAR_MARGIN, pooled std)`` (x trails y by at most the margin)."""
-    diff, margin = y.mean - x.mean, max(NEAR_MARGIN, pooled_std(x, y))
+    """``mean(y) − mean(x) ≤ max(NEAR_MARGIN, pooled std)`` (x trails y by at most the margin; the
+    margin is ``NEAR_MARGIN`` alone where a group has one value and so no std)."""
+    spread = pooled_std(x, y)
+    diff, margin = y.mean - x.mean, max(NEAR_MARGIN, spread or 0.0)
+    spread_text = f"pooled std {spread:.2f}" if spread is not None else "no pooled std"
     return diff <= margin, (f"shortfall {diff:+.2f} {'≤' if diff <= margin else '>'} margin max({NEAR_MARGIN:g}, "
-                            f"pooled std {pooled_std(x, y):.2f}) = {margin:.2f}")
+                            f"{spread_text}) = {margin:.2f}")
 
 
 def not_clearly_above(x: Stat, y: Stat) -> tuple[bool, str]:
@@ -278,21 +281,17 @@ def claim_faster_and_leaner(inputs: Inputs) -> Parts:
     return [("bench.json / throughput.json", evidence)]
 
 
-def _frontier_stat(point: dict) -> Stat:
-    acc = point["accuracy"]
-    return Stat(acc.get("mean"), acc.get("std"), tuple(acc.get("values") or ()))
-
-
 def _equal_memory_evidence(source: str, data: dict) -> list[Evidence]:
     """Claim 7 on one frontier: the reference arm against the most accurate B-only arm whose measured
     peak fits within the reference's (``near``: B-only trails by at most the margin)."""
-    found = best_within(data.get("points") or [], MEMORY_REFERENCE, "b_only")
-    if found is None:
+    points = [point_from_json(p) for p in data.get("points") or []]
+    ref = reference_point(points, MEMORY_REFERENCE)
+    best = best_within(points, ref, "b_only") if ref is not None else None
+    if best is None:
         return []
-    ref, best = found
-    x, y = _frontier_stat(best), _frontier_stat(ref)
-    what = (f"b_only r={best['rank']} ({best['measured_bytes'] / 2 ** 20:.0f} MiB) vs lora r={ref['rank']} "
-            f"({ref['measured_bytes'] / 2 ** 20:.0f} MiB), {data.get('metric', 'accuracy')}")
+    x, y = best.accuracy, ref.accuracy
+    what = (f"b_only r={best.rank} ({best.measured_bytes / 2 ** 20:.0f} MiB) vs lora r={ref.rank} "
+            f"({ref.measured_bytes / 2 ** 20:.0f} MiB), {data.get('metric', 'accuracy')}")
     numbers = f"{x.text()} vs {y.text()}, seeds {x.n}/{y.n}"
     if x.n < MIN_SEEDS or y.n < MIN_SEEDS:
         return [Evidence(what, numbers + f": fewer than {MIN_SEEDS} seeds, not tested", source, None)]
