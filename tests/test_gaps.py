@@ -95,3 +95,20 @@ def test_report_against_writes_tables_and_rejects_bad_arguments_in_one_line(tmp_
         err = capsys.readouterr().err.strip()
         assert words in err and len(err.splitlines()) == 1
         assert not (tmp_path / "bad").exists()
+
+
+def test_each_gap_names_its_devices_and_a_change_across_devices_says_so(tmp_path):
+    cpu, gpu = "cpu (x86_64, 2 logical cores)", "NVIDIA H200"
+    same = gaps.build([{**r, "device": cpu} for r in two_models()], "b_only")
+    assert all(g.devices == (cpu,) for g in same.gaps)
+    assert not any("different devices" in s for s in gaps.sentences(same))
+    mixed = gaps.build([{**r, "device": gpu if r["model"] == "mpnet" else cpu} for r in two_models()], "b_only")
+    by = {g.model: g.devices for g in mixed.gaps}
+    assert by == {"minilm": (cpu,), "mpnet": (gpu,)}
+    said = gaps.sentences(mixed)
+    assert len(said) == 2 and all(f"different devices (minilm: {cpu}; mpnet: {gpu})" in s for s in said)
+    table = gaps.markdown(mixed)
+    assert table.splitlines()[4].endswith("| seeds | device |") and f"| 3/3 | {gpu} |" in table
+    assert gaps.as_json(mixed)["changes"][0]["devices"] == [[cpu], [gpu]]
+    unnamed = gaps.build(two_models(), "b_only")  # records that name no device
+    assert all(g.devices == ("?",) for g in unnamed.gaps)

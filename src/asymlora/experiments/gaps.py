@@ -15,7 +15,9 @@ and per ``(task, method, rank)`` between each model and the next larger one (by 
 
 A change is *shown* when ``|change| > 2 se`` (about a 95 % interval excluding no change), otherwise it
 is *within the uncertainty*. Two model sizes give one change per comparison: a direction, not a trend
-law; the sentence says so.
+law; the sentence says so. Each gap names the devices its runs were made on (the records' ``device``);
+a change between models whose runs were made on different devices says so, since the device is then
+confounded with the model.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class Gap:
     method_score: Stat
     reference_score: Stat
     learning_rates: tuple[float | None, float | None]  # (method's, reference's)
+    devices: tuple[str, ...] = ()  # the records' devices, method's and reference's runs together
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class GapChange:
     larger: str
     change: float
     se: float | None
+    devices: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())  # (smaller's, larger's)
 
     @property
     def shown(self) -> bool:
@@ -108,7 +112,8 @@ def build(records: list[dict], reference: str) -> Gaps:
             gaps.append(Gap(task, model, runs[0].get("total_params"), method, row_label(runs[0]), reference, rank,
                             score.mean - ref_score.mean, pooled_std(score, ref_score),
                             difference_se(score, ref_score), score, ref_score,
-                            (one_learning_rate(runs, f"{model}: {method} r={rank}"), ref_rate)))
+                            (one_learning_rate(runs, f"{model}: {method} r={rank}"), ref_rate),
+                            devices_of(runs + ref)))
     if not gaps:
         raise ValueError(f"no method shares a (task, model, rank) with {reference}: nothing to compare")
     changes = []
@@ -120,9 +125,15 @@ def build(records: list[dict], reference: str) -> Gaps:
         for small, large in zip(along, along[1:]):
             se = (math.sqrt(small.se ** 2 + large.se ** 2) if small.se is not None and large.se is not None
                   else None)
-            changes.append(GapChange(task, method, rank, small.model, large.model, large.gap - small.gap, se))
+            changes.append(GapChange(task, method, rank, small.model, large.model, large.gap - small.gap, se,
+                                     (small.devices, large.devices)))
     metric = sorted({r["main_metric"] for r in records})
     return Gaps(reference, ", ".join(metric), tuple(gaps), tuple(changes))
+
+
+def devices_of(records: list[dict]) -> tuple[str, ...]:
+    """The sorted distinct ``device`` of ``records`` (``"?"`` for a record that names none)."""
+    return tuple(sorted({r.get("device") or "?" for r in records}))
 
 
 def _num(value: float | None, digits: int = 2) -> str:
@@ -140,8 +151,11 @@ def sentences(built: Gaps) -> list[str]:
         verdict = ("a change beyond twice its standard error" if c.shown else
                    "no change shown at these sizes (within twice its standard error)" if c.se is not None else
                    "no standard error (fewer than 2 seeds on a side)")
+        device = ("" if c.devices[0] == c.devices[1] else
+                  f" The two models' runs were made on different devices ({c.smaller}: {'; '.join(c.devices[0])}; "
+                  f"{c.larger}: {'; '.join(c.devices[1])}): the device is confounded with the model.")
         out.append(f"{c.method} − {built.reference} at r={c.rank} on {c.task}: from {c.smaller} to {c.larger} the "
-                   f"gap moves by {c.change:+.2f} points (se {_num(c.se)}): {verdict}.")
+                   f"gap moves by {c.change:+.2f} points (se {_num(c.se)}): {verdict}.{device}")
     return out
 
 
@@ -154,12 +168,13 @@ def markdown(built: Gaps, command: str = "") -> str:
               f"mean({built.reference}); pooled std = sqrt((s_x² + s_ref²) / 2); se = sqrt(s_x²/n_x + s_ref²/n_ref). "
               f"A change between model sizes is shown when it exceeds {SHOWN_AT_SE:g} se.", "",
               "| task | model | parameters | method | lr | score | " + built.reference + " (lr) | gap | pooled std | se "
-              "| seeds |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+              "| seeds | device |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for g in built.gaps:
         rate, ref_rate = (f"{r:g}" if r is not None else "—" for r in g.learning_rates)
         lines.append(f"| {g.task} | {g.model} | {_params(g.total_params)} | {g.label} | {rate} | "
                      f"{g.method_score.text()} | {g.reference_score.text()} ({ref_rate}) | {g.gap:+.2f} | "
-                     f"{_num(g.pooled_std)} | {_num(g.se)} | {g.method_score.n}/{g.reference_score.n} |")
+                     f"{_num(g.pooled_std)} | {_num(g.se)} | {g.method_score.n}/{g.reference_score.n} | "
+                     f"{'; '.join(g.devices) or '—'} |")
     said = sentences(built)
     if said:
         lines += [""] + [f"* {s}" for s in said]
@@ -176,9 +191,11 @@ def as_json(built: Gaps) -> dict:
             s = getattr(g, key)
             data[key] = {"mean": s.mean, "std": s.std, "values": list(s.values)}
         data["learning_rates"] = list(g.learning_rates)
+        data["devices"] = list(g.devices)
         return data
 
     return {"reference": built.reference, "metric": built.metric, "rule": __doc__.split("\n\n")[1].strip(),
             "gaps": [gap(g) for g in built.gaps],
-            "changes": [{**asdict(c), "shown": c.shown} for c in built.changes],
+            "changes": [{**asdict(c), "devices": [list(d) for d in c.devices], "shown": c.shown}
+                        for c in built.changes],
             "sentences": sentences(built)}
