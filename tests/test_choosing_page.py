@@ -81,3 +81,24 @@ def test_train_help_prints_the_committed_advice_and_the_module_is_not_stale():
     assert f"**Advice.** {first}" in page
     shown = " ".join(CliRunner().invoke(app, ["train", "--help"], terminal_width=400).output.split())
     assert " ".join(ADVICE.split()[:12]) in shown
+
+
+def test_the_width_section_states_each_models_ratio_from_its_own_choice(tmp_path):
+    for path in SOURCES.values():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / path, tmp_path / path)
+    page = render_choosing(tmp_path)
+    assert "### The same ratio on a wider model" in page
+    mpnet_path = tmp_path / SOURCES["width_mpnet"]
+    mpnet = json.loads(mpnet_path.read_text())
+    for a in mpnet["arms"]:  # every frozen-factor arm now picks LoRA's own rate
+        if a["method"] in ("b_only", "a_only"):
+            lora = next(x for x in mpnet["arms"] if x["method"] == "lora" and x["rank"] == a["rank"])
+            a["chosen"] = lora["chosen"]
+    mpnet_path.write_text(json.dumps(mpnet))
+    page = render_choosing(tmp_path)
+    assert "1× on mpnet, at a quarter epoch." in page
+    assert f"| mpnet | {next(a['label'] for a in mpnet['arms'] if a['method'] == 'b_only')} |" in page
+    mpnet_path.unlink()
+    with pytest.raises(UserError, match="mpnet/choice/lr_choice.json is missing"):
+        render_choosing(tmp_path)

@@ -88,6 +88,38 @@ def test_the_equal_memory_sentence_names_the_best_b_only_that_fits_and_goes_when
     assert "training memory" not in render_paragraph(root, VERDICTS)
 
 
+def test_the_width_sentence_states_each_gap_on_both_models_and_the_change_verdict(root):
+    width = json.loads((root / SOURCES["width"]).read_text(encoding="utf-8"))
+    gaps = {(g["method"], g["model"]): g for g in width["gaps"]}
+    text = flat(render_paragraph(root, VERDICTS))
+    assert "Width, minilm (22.7M) → mpnet (109.5M), a quarter epoch: " in text
+    for change in width["changes"]:
+        small, large = gaps[(change["method"], "minilm")], gaps[(change["method"], "mpnet")]
+        assert f"{change['method']} − b_only {small['gap']:+.2f} → {large['gap']:+.2f} (" in text
+    assert "[width](docs/results/width/gaps/gaps.md)" in text
+
+    def widen(data):  # a change far beyond twice its se, made on one device
+        for change in data["changes"]:
+            change.update(change=-9.0, se=1.0, devices=[["cpu"], ["cpu"]])
+    _edit(root, "width", widen)
+    text = flat(render_paragraph(root, VERDICTS))
+    assert text.count("(se 1.00, beyond 2 se)") == len(width["changes"])
+    assert "within 2 se" not in text and "different devices" not in text
+
+    def narrow(data):  # within twice its se, the two models on different devices
+        for change in data["changes"]:
+            change.update(change=0.5, se=1.0, devices=[["cpu"], ["NVIDIA H200"]])
+    _edit(root, "width", narrow)
+    text = flat(render_paragraph(root, VERDICTS))
+    assert "(se 1.00, within 2 se)" in text and "; on different devices ([width]" in text
+
+    def one_seed(data):
+        for change in data["changes"]:
+            change["se"] = None
+    _edit(root, "width", one_seed)
+    assert "(no se: fewer than 2 seeds)" in flat(render_paragraph(root, VERDICTS))
+
+
 def test_a_missing_source_or_section_is_one_clear_error(root):
     (root / SOURCES["ood"]).unlink()
     with pytest.raises(UserError, match="ood.json is missing"):

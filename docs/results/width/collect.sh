@@ -8,8 +8,8 @@
 # each hold one (one process per run, as on the device); every results.jsonl found under it is merged into
 # <model>/runs_lr<rate>.jsonl (whole or not at all), with its curves (<model>/curves_lr<rate>/).
 # Then, from every committed rate file of each model: <model>/choice/ (asymlora choose-lr, the rate chosen on
-# seed 0's validation; its results.jsonl holds every seed at the chosen rate), results.jsonl (both models'
-# chosen runs), gaps/ (asymlora report --against b_only: LoRA − B-only and A-only − B-only per model with
+# seed 0's validation), results.jsonl (both models' runs at their chosen rates: the choices' results.jsonl
+# merged, then removed, so that `asymlora claims`, which reads every results.jsonl, counts each run once), gaps/ (asymlora report --against b_only: LoRA − B-only and A-only − B-only per model with
 # pooled std, and how they move from MiniLM to MPNet) and the pages computed from them (asymlora evidence).
 set -euo pipefail
 here=docs/results/width
@@ -42,5 +42,6 @@ for model in minilm mpnet; do
   chosen+=("$here/$model/choice/results.jsonl")
 done
 merge "$here/results.jsonl" "${chosen[@]}"
+rm "${chosen[@]}"
 $asym report "$here/results.jsonl" --against b_only --out "$here/gaps" | tail -1
 $asym evidence --out docs/evidence.md | tail -1

@@ -57,6 +57,7 @@ class Section:
 
 _TWEETS = "docs/results/converged_tweets"
 _BENCH = "docs/results/bench"
+_WIDTH = "docs/results/width"
 
 SECTIONS: tuple[Section, ...] = (
     Section("Tweets, one full epoch: one learning rate, a rate per method, a frozen A of rank 1",
@@ -79,6 +80,16 @@ SECTIONS: tuple[Section, ...] = (
             "asymlora bench frontier; asymlora choose-lr; asymlora report RESULTS --frontier MEMORY "
             "(docs/results/converged_tweets/frontier/collect.sh)",
             (f"{_TWEETS}/frontier/HOW.md",)),
+    Section("Tweets, a quarter epoch: does the gap change with width (MiniLM against MPNet)?",
+            "LoRA, B-only and A-only r=8 on all-MiniLM-L6-v2 (384 wide) and all-mpnet-base-v2 (768 wide, the width "
+            "of RoBERTa-base), the same quarter epoch for both; each method's rate chosen on seed 0's validation "
+            "(the rate tables), then 3 seeds at that rate; each method's gap to B-only per model with its pooled "
+            "std and standard error, and how it moves from the smaller model to the larger. Two sizes give a "
+            "direction with its uncertainty, not a trend; the device column says where each model's runs were made.",
+            (f"{_WIDTH}/gaps/gaps.md", f"{_WIDTH}/minilm/choice/lr_choice.md", f"{_WIDTH}/mpnet/choice/lr_choice.md"),
+            "asymlora reproduce configs/width_tweets_<model>_lr<rate>[_seeds].yaml; asymlora choose-lr --seed 0; "
+            "asymlora report RESULTS --against b_only (docs/results/width/collect.sh)",
+            (f"{_WIDTH}/HOW.md",)),
     Section("Tweets, early training (the demo's grid with more steps and seeds)",
             "The same model and task at a short budget, one learning rate. The samples/s column is the wall "
             "clock of runs made one after another on a shared machine: it measures the load, not the method.",

@@ -13,6 +13,9 @@ committed file it links to (:data:`SOURCES`, relative to the repository root):
 * equal memory (``asymlora report --frontier`` JSON, the file docs/choosing.md reads): at LoRA r=8's
   measured peak training memory, the most accurate B-only arm that fits
   (:func:`asymlora.experiments.frontier.best_within`);
+* width (``asymlora report --against b_only`` JSON of the MiniLM / MPNet comparison): each method's gap
+  to B-only on both models and how it moves from the smaller to the larger, with the standard error and
+  the gaps module's verdict (a change beyond twice its se, or not), and the devices when they differ;
 * cost (``asymlora sizes`` JSON): the B-only tensor file over PEFT LoRA's;
 * the claims checker's verdicts (passed in: the same run of ``asymlora evidence`` computes them).
 """
@@ -29,6 +32,7 @@ from asymlora.evaluation.stats import Stat, from_summary, pooled_std
 from asymlora.experiments import choosing_page
 from asymlora.experiments.claims.rules import NEAR_MARGIN, near
 from asymlora.experiments.frontier import best_within, point_from_json, reference_point
+from asymlora.experiments.gaps import SHOWN_AT_SE
 
 HEADING = "What our evidence shows"
 _TWEETS = "docs/results/converged_tweets"
@@ -39,10 +43,11 @@ SOURCES = {
     "ood": f"{_TWEETS}/ood/ood.json",
     "frontier": choosing_page.SOURCES["frontier"],
     "sizes": "docs/results/sizes/sizes.json",
+    "width": "docs/results/width/gaps/gaps.json",
 }
 #: The links the paragraph gives (markdown targets relative to the repository root).
 LINKS = {"tables": f"{_TWEETS}/tables.md", "sizes": "docs/results/sizes/sizes.md",
-         "claims": "docs/results/claims/claims.md", "evidence": "docs/evidence.md", "choosing": "docs/choosing.md"}
+         "claims": "docs/results/claims/claims.md", "width": "docs/results/width/gaps/gaps.md", "evidence": "docs/evidence.md", "choosing": "docs/choosing.md"}
 #: The paper's claims (ours, numbered after them, are counted apart).
 PAPER_CLAIMS = range(1, 7)
 #: What our own claims are, in a few words, where the paragraph states their numbers.
@@ -109,6 +114,29 @@ def _memory_sentence(frontier: dict) -> str:
             f"{_margin_clause(x, y)}.")
 
 
+def _width_sentence(width: dict) -> str:
+    """Each method's gap to the reference on the smaller and the larger model, the change, its standard
+    error and verdict (:data:`asymlora.experiments.gaps.SHOWN_AT_SE`), and whether the devices differ."""
+    gaps = {(g["method"], g["model"]): g for g in width["gaps"]}
+    parts, mixed = [], False
+    for c in width["changes"]:
+        small, large = gaps[(c["method"], c["smaller"])], gaps[(c["method"], c["larger"])]
+        if c["se"] is None:
+            verdict = "no se: fewer than 2 seeds"
+        else:
+            shown = abs(c["change"]) > SHOWN_AT_SE * c["se"]
+            verdict = f"se {c['se']:.2f}, {'beyond' if shown else 'within'} {SHOWN_AT_SE:g} se"
+        parts.append(f"{c['method']} − {width['reference']} {small['gap']:+.2f} → {large['gap']:+.2f} ({verdict})")
+        mixed = mixed or c["devices"][0] != c["devices"][1]
+    if not parts:
+        return ""
+    first = width["changes"][0]
+    sizes = {g["model"]: g["total_params"] for g in width["gaps"]}
+    return (f" Width, {first['smaller']} ({sizes[first['smaller']] / 1e6:.1f}M) → {first['larger']} "
+            f"({sizes[first['larger']] / 1e6:.1f}M), a quarter epoch: " + "; ".join(parts)
+            + ("; on different devices" if mixed else "") + f" ([width]({LINKS['width']})).")
+
+
 def _claims_sentence(claims: list[dict]) -> str:
     paper = [c for c in claims if c["claim"] in PAPER_CLAIMS]
     held = sum(c["verdict"] == "holds" for c in paper)
@@ -136,11 +164,11 @@ def render_paragraph(root: Path, claims: list[dict]) -> str:
     text = (f"On MiniLM and 3-class tweets, one epoch, 3 seeds ([tables]({LINKS['tables']})), **{verdict}**: "
             f"LoRA r=8 scores {lora.text()}, A-only r=8 {a_only.text()}, B-only r=8 {b_only.text()} at one rate; "
             f"{gap}; out of distribution (IMDB) B-only {_ood_cell(ood, 'b_only').text()}, LoRA "
-            f"{_ood_cell(ood, 'lora').text()}.{_memory_sentence(_read(root, 'frontier'))} What B-only delivers "
+            f"{_ood_cell(ood, 'lora').text()}.{_memory_sentence(_read(root, 'frontier'))}"
+            f"{_width_sentence(_read(root, 'width'))} What B-only delivers "
             f"is cost: a tensor file {ratio:.3f}× PEFT LoRA's ([sizes]({LINKS['sizes']})). "
-            f"{_claims_sentence(claims)} Every result with its command and machine: "
-            f"[docs/evidence.md]({LINKS['evidence']}); method, rank and rate for a budget: "
-            f"[docs/choosing.md]({LINKS['choosing']}).")
+            f"{_claims_sentence(claims)} Commands and machines: [docs/evidence.md]({LINKS['evidence']}); "
+            f"advice for a budget: [docs/choosing.md]({LINKS['choosing']}).")
     # break on spaces only: never inside a word, a hyphenated name or a link target
     return "\n" + textwrap.fill(text, 120, break_long_words=False, break_on_hyphens=False) + "\n\n"
 
