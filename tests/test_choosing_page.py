@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from asymlora.errors import UserError
-from asymlora.experiments.choosing_page import (ADVICE_MODULE, SOURCES, rank_at_reference_memory, rate_advice,
-                                               render_advice_module, render_choosing, unfinished)
+from asymlora.experiments.choosing_page import (ADVICE_MODULE, SOURCES, default_rate_sentence,
+                                               rank_at_reference_memory, rate_advice, render_advice_module,
+                                               render_choosing, unfinished)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -102,3 +103,47 @@ def test_the_width_section_states_each_models_ratio_from_its_own_choice(tmp_path
     mpnet_path.unlink()
     with pytest.raises(UserError, match="mpnet/choice/lr_choice.json is missing"):
         render_choosing(tmp_path)
+
+
+def sweep(lora: float, b_only: float, a_only: float | None = None) -> list:
+    arms = [arm("lora", 8, [3e-4, 1e-3, 3e-3], lora), arm("b_only", 8, [1e-3, 3e-3, 1e-2], b_only)]
+    arms += [arm("a_only", 8, [1e-3, 3e-3, 1e-2], a_only)] if a_only is not None else []
+    return rate_advice(arms)
+
+
+def test_a_method_specific_default_rate_needs_every_sweep_to_agree_on_one_multiple():
+    agree = default_rate_sentence({"one": sweep(1e-3, 3e-3, 3e-3), "two": sweep(3e-3, 9e-3)})
+    assert agree.startswith("Every sweep gave the frozen-factor arms the same multiple") and "3× on two" in agree
+    differ = default_rate_sentence({"one": sweep(1e-3, 3e-3), "two": sweep(3e-3, 3e-3)})
+    assert differ.startswith("No method-specific default rate") and "differed between sweeps (3× on one, 1× on two)" in differ
+    within = default_rate_sentence({"one": sweep(1e-3, 3e-3, 1e-3), "two": sweep(1e-3, 3e-3)})
+    assert within.startswith("No method-specific default rate") and "1× to 3× on one" in within  # B and A disagree
+    alone = default_rate_sentence({"one": sweep(1e-3, 3e-3)})
+    assert "comes from one sweep (3× on one)" in alone  # one setting's optimum is not a default
+    assert default_rate_sentence({"one": rate_advice([arm("lora", 8, [1e-3, 3e-3], 1e-3)])}) is None
+
+
+def test_the_default_rate_verdict_follows_the_committed_sweeps(tmp_path):
+    for path in SOURCES.values():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / path, tmp_path / path)
+    ratios = {}
+    for key in ("lr_choice", "width_minilm", "width_mpnet"):
+        arms = json.loads((tmp_path / SOURCES[key]).read_text())["arms"]
+        lora = next(a["chosen"] for a in arms if (a["method"], a["rank"]) == ("lora", 8))
+        ratios[key] = {round(a["chosen"] / lora, 6) for a in arms if a["method"] in ("b_only", "a_only")}
+    committed = render_choosing(tmp_path)
+    agreed = len(set().union(*ratios.values())) == 1
+    assert ("**Default rate.** Every sweep gave" in committed) == agreed
+    assert ("**Default rate.** No method-specific default rate" in committed) == (not agreed)
+    for key in ("lr_choice", "width_minilm", "width_mpnet"):  # make every sweep's frozen arms choose 3× LoRA's rate
+        path = tmp_path / SOURCES[key]
+        choice = json.loads(path.read_text())
+        lora = {a["rank"]: a["chosen"] for a in choice["arms"] if a["method"] == "lora"}
+        for a in choice["arms"]:
+            if a["method"] in ("b_only", "a_only"):
+                a["chosen"] = 3 * lora.get(a["rank"], lora[min(lora)])
+        path.write_text(json.dumps(choice))
+    page = render_choosing(tmp_path)
+    assert "**Default rate.** Every sweep gave the frozen-factor arms the same multiple of LoRA's rate (3× on minilm " \
+           "at 1 epoch, 3× on minilm at a quarter epoch, 3× on mpnet at a quarter epoch)" in page

@@ -5,10 +5,14 @@ MiniLM on the tweets, 1 epoch, a 2-vCPU machine: evidence on that setting, not a
 
 ADVICE = (
     "With one factor frozen, the chosen rate was 3× LoRA's on this setting: start a B-only or A-only "
-    'run at that multiple of the rate you would give LoRA, and sweep one step each way. Within LoRA '
-    "r=8's peak (835 MiB) the largest B-only rank measured is r=128 (777 MiB, 59 MiB less): at equal "
-    "memory, B-only can afford 16× LoRA's rank here. At LoRA B̂₀ Â_km (lora) r=8's peak training "
-    'memory (835 MiB measured), the best b_only arm that fits is B̂₀ A_rand (b_only) r=128 (777 MiB):'
-    ' 77.47 (1.81) against 78.57 (1.50), a difference of -1.10 points (pooled std 1.66; 3 and 3 '
-    'seeds).'
+    'run at that multiple of the rate you would give LoRA, and sweep one step each way. No '
+    "method-specific default rate: the frozen-factor arms' multiple of LoRA's rate differed between "
+    'sweeps (3× on minilm at 1 epoch, 1× on minilm at a quarter epoch, 3× on mpnet at a quarter '
+    "epoch), so `asymlora train` gives every method the task's rate (its record's "
+    '`resolved.learning_rate`); pass --learning-rate to apply the multiple that matches your setting.'
+    " Within LoRA r=8's peak (835 MiB) the largest B-only rank measured is r=128 (777 MiB, 59 MiB "
+    "less): at equal memory, B-only can afford 16× LoRA's rank here. At LoRA B̂₀ Â_km (lora) r=8's "
+    'peak training memory (835 MiB measured), the best b_only arm that fits is B̂₀ A_rand (b_only) '
+    'r=128 (777 MiB): 77.47 (1.81) against 78.57 (1.50), a difference of -1.10 points (pooled std '
+    '1.66; 3 and 3 seeds).'
 )
