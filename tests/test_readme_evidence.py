@@ -98,9 +98,9 @@ def test_the_width_sentence_states_each_gap_on_both_models_and_the_change_verdic
         assert f"{change['method']} − b_only {small['gap']:+.2f} → {large['gap']:+.2f} (" in text
     assert "[width](docs/results/width/gaps/gaps.md)" in text
 
-    def widen(data):  # a change far beyond twice its se, made on one device
+    def widen(data):  # a change far beyond twice its se (gaps.json's verdict), made on one device
         for change in data["changes"]:
-            change.update(change=-9.0, se=1.0, devices=[["cpu"], ["cpu"]])
+            change.update(change=-9.0, se=1.0, devices=[["cpu"], ["cpu"]], shown=True)
     _edit(root, "width", widen)
     text = flat(render_paragraph(root, VERDICTS))
     assert text.count("(se 1.00, beyond 2 se)") == len(width["changes"])
@@ -108,7 +108,7 @@ def test_the_width_sentence_states_each_gap_on_both_models_and_the_change_verdic
 
     def narrow(data):  # within twice its se, the two models on different devices
         for change in data["changes"]:
-            change.update(change=0.5, se=1.0, devices=[["cpu"], ["NVIDIA H200"]])
+            change.update(change=0.5, se=1.0, devices=[["cpu"], ["NVIDIA H200"]], shown=False)
     _edit(root, "width", narrow)
     text = flat(render_paragraph(root, VERDICTS))
     assert "(se 1.00, within 2 se)" in text and "; on different devices ([width]" in text

@@ -116,16 +116,16 @@ def _memory_sentence(frontier: dict) -> str:
 
 def _width_sentence(width: dict) -> str:
     """Each method's gap to the reference on the smaller and the larger model, the change, its standard
-    error and verdict (:data:`asymlora.experiments.gaps.SHOWN_AT_SE`), and whether the devices differ."""
+    error and verdict (gaps.json's ``shown``: beyond :data:`asymlora.experiments.gaps.SHOWN_AT_SE` standard
+    errors), and whether the devices differ."""
     gaps = {(g["method"], g["model"]): g for g in width["gaps"]}
     parts, mixed = [], False
     for c in width["changes"]:
         small, large = gaps[(c["method"], c["smaller"])], gaps[(c["method"], c["larger"])]
         if c["se"] is None:
             verdict = "no se: fewer than 2 seeds"
-        else:
-            shown = abs(c["change"]) > SHOWN_AT_SE * c["se"]
-            verdict = f"se {c['se']:.2f}, {'beyond' if shown else 'within'} {SHOWN_AT_SE:g} se"
+        else:  # gaps.json's own verdict (asymlora.experiments.gaps: |change| > SHOWN_AT_SE · se), not recomputed
+            verdict = f"se {c['se']:.2f}, {'beyond' if c['shown'] else 'within'} {SHOWN_AT_SE:g} se"
         parts.append(f"{c['method']} − {width['reference']} {small['gap']:+.2f} → {large['gap']:+.2f} ({verdict})")
         mixed = mixed or c["devices"][0] != c["devices"][1]
     if not parts:
