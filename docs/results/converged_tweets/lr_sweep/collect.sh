@@ -6,8 +6,8 @@
 # lr<rate> (e.g. runs/lr3e-4); its results.jsonl is copied here as runs_lr<rate>.jsonl (not named
 # results.jsonl: one seed per method, so `asymlora claims` reads only the chosen runs below).
 # The lr 1e-3 runs are the paper-protocol grid's, ../results.jsonl (collect that one first).
-# Writes runs_lr<rate>.jsonl, curves_lr<rate>/ (asymlora curves) and choice/ (asymlora choose-lr over these
-# files: lr_choice.md/.json; its results.jsonl is removed: the runs at each arm's chosen rate over every rate,
+# Writes runs_lr<rate>.jsonl, curves_lr<rate>/ (asymlora curves) and choice/ (asymlora choose-lr over the
+# first sweep's files, 1e-3, 3e-3 and 3e-4: lr_choice.md/.json; its results.jsonl is removed: the runs at each arm's chosen rate over every rate,
 # the frontier's included, are ../lr_sweep/choice_wide/results.jsonl, written by ../frontier/collect.sh).
 # With OOD_OUT set (an `asymlora ood ... --out` folder that scored chosen runs at rates other than 1e-3):
 # ood/ood.jsonl = those lines + the 1e-3 lines of ../ood/ood.jsonl for the methods that chose 1e-3, and
@@ -22,7 +22,10 @@ for grid in "$@"; do
   mv "$tmp" "$here/runs_$name.jsonl"
   $asym curves "$here/runs_$name.jsonl" --out "$here/curves_$name" | tail -1
 done
-$asym choose-lr docs/results/converged_tweets/results.jsonl "$here"/runs_lr*.jsonl --out "$here/choice" | tail -1
+# choice/ is the record of the first sweep, over its three rates only (1e-3, 3e-4, 3e-3); the wider sweeps'
+# choice over every rate is choice_wide/ (../frontier/collect.sh)
+$asym choose-lr docs/results/converged_tweets/results.jsonl "$here/runs_lr3e-3.jsonl" "$here/runs_lr3e-4.jsonl" \
+  --out "$here/choice" | tail -1
 rm -f "$here/choice/results.jsonl"  # protocol 2's runs file is choice_wide/ (../frontier/collect.sh): every rate
 if [ -n "${OOD_OUT:-}" ]; then
   mkdir -p "$here/ood"
