@@ -3,9 +3,9 @@
 # Usage (from the repository root):
 #   collect.sh OOD_OUT GRID_OUT [GRID_OUT ...]
 # GRID_OUT: an `asymlora reproduce ... --out` folder (results.jsonl + runs/tweets/<run>/metrics.json);
-# OOD_OUT: an `asymlora ood ... --out` folder whose ood.jsonl scored those runs.
+# OOD_OUT: an `asymlora eval ood ... --out` folder whose ood.jsonl scored those runs.
 # Writes results.jsonl (every grid's lines), histories/<run>.json (each run's validation curve),
-# curves/, report/ (asymlora report), ood/ (OOD_OUT's ood.jsonl, its tables rewritten by asymlora ood --report-only: nothing rescored).
+# curves/, report/ (asymlora report), ood/ (OOD_OUT's ood.jsonl, its tables rewritten by asymlora report: nothing rescored).
 set -euo pipefail
 here=docs/results/converged_tweets
 asym=${ASYMLORA:-asymlora}
@@ -30,4 +30,4 @@ $asym curves "$here/histories" --out "$here/curves"
 $asym report "$here/results.jsonl" --out "$here/report"
 mkdir -p "$here/ood"
 cp "$ood_out/ood.jsonl" "$here/ood/ood.jsonl"
-$asym ood --report-only --out "$here/ood" | tail -1
+$asym report "$here/ood/ood.jsonl" | tail -1

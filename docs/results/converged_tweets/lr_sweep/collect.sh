@@ -9,9 +9,9 @@
 # Writes runs_lr<rate>.jsonl, curves_lr<rate>/ (asymlora curves) and choice/ (asymlora choose-lr over the
 # first sweep's files, 1e-3, 3e-3 and 3e-4: lr_choice.md/.json; its results.jsonl is removed: the runs at each arm's chosen rate over every rate,
 # the frontier's included, are ../lr_sweep/choice_wide/results.jsonl, written by ../frontier/collect.sh).
-# With OOD_OUT set (an `asymlora ood ... --out` folder that scored chosen runs at rates other than 1e-3):
+# With OOD_OUT set (an `asymlora eval ood ... --out` folder that scored chosen runs at rates other than 1e-3):
 # ood/ood.jsonl = those lines + the 1e-3 lines of ../ood/ood.jsonl for the methods that chose 1e-3, and
-# its tables (asymlora ood --report-only: nothing rescored).
+# its tables (asymlora report ood/ood.jsonl: nothing rescored).
 set -euo pipefail
 here=docs/results/converged_tweets/lr_sweep
 asym=${ASYMLORA:-asymlora}
@@ -40,5 +40,5 @@ with open(dest + ".tmp", "w") as out:
     out.writelines(lines)
 os.replace(dest + ".tmp", dest)
 PY
-  $asym ood --report-only --out "$here/ood" | tail -1
+  $asym report "$here/ood/ood.jsonl" | tail -1
 fi
