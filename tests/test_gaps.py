@@ -112,3 +112,17 @@ def test_each_gap_names_its_devices_and_a_change_across_devices_says_so(tmp_path
     assert gaps.as_json(mixed)["changes"][0]["devices"] == [[cpu], [gpu]]
     unnamed = gaps.build(two_models(), "b_only")  # records that name no device
     assert all(g.devices == ("?",) for g in unnamed.gaps)
+
+
+def test_runs_from_an_uncommitted_tree_are_named_beside_the_table():
+    clean, dirty = "39edee7", "39edee7+dirty"
+    built = gaps.build([{**r, "git_commit": dirty if r["model"] == "mpnet" else clean} for r in two_models()], "b_only")
+    assert {g.model: g.commits for g in built.gaps} == {"minilm": (clean,), "mpnet": (dirty,)}
+    assert gaps.uncommitted(built) == {"mpnet": (dirty,)}
+    table = gaps.markdown(built).splitlines()
+    below = max(i for i, line in enumerate(table) if line.startswith("| tweets |")) + 2  # after the last row
+    assert table[below] == f"**Made from an uncommitted tree** (the records' commit ends in +dirty), not re-run " \
+                           f"from a commit: mpnet's runs ({dirty})."
+    assert gaps.as_json(built)["gaps"][-1]["commits"] == [dirty]
+    committed = gaps.build([{**r, "git_commit": clean} for r in two_models()], "b_only")
+    assert gaps.uncommitted(committed) == {} and "uncommitted" not in gaps.markdown(committed)

@@ -155,12 +155,15 @@ def frozen_ratios(advice: list[RateAdvice]) -> tuple[float, ...]:
     return tuple(sorted({round(a.ratio, 6) for a in advice if a.method in ("b_only", "a_only") and a.ratio is not None}))
 
 
+def _spread(ratios: tuple[float, ...]) -> str:
+    """``"3×"`` for one ratio, ``"1× to 3×"`` for several (ascending, non-empty)."""
+    return f"{ratios[0]:.3g}×" if len(ratios) == 1 else f"{ratios[0]:.3g}× to {ratios[-1]:.3g}×"
+
+
 def ratio_spread(advice: list[RateAdvice]) -> str | None:
     """The range of ``chosen / LoRA's chosen`` over the frozen-factor arms (``"3×"``, ``"1× to 3×"``; None: none)."""
     ratios = frozen_ratios(advice)
-    if not ratios:
-        return None
-    return f"{ratios[0]:.3g}×" if len(ratios) == 1 else f"{ratios[0]:.3g}× to {ratios[-1]:.3g}×"
+    return _spread(ratios) if ratios else None
 
 
 def default_rate_sentence(sweeps: dict[str, list[RateAdvice]]) -> str | None:
@@ -176,12 +179,11 @@ def default_rate_sentence(sweeps: dict[str, list[RateAdvice]]) -> str | None:
     Returns:
         the sentence, or None when no sweep has a frozen-factor arm.
     """
-    found = {name: ratio_spread(advice) for name, advice in sweeps.items() if frozen_ratios(advice)}
+    found = {name: ratios for name, advice in sweeps.items() if (ratios := frozen_ratios(advice))}
     if not found:
         return None
-    multiples = {m for advice in sweeps.values() for m in frozen_ratios(advice)}
-    listed = ", ".join(f"{spread} on {name}" for name, spread in found.items())
-    if len(found) > 1 and len(multiples) == 1:
+    listed = ", ".join(f"{_spread(ratios)} on {name}" for name, ratios in found.items())
+    if len(found) > 1 and len(set().union(*found.values())) == 1:
         return (f"Every sweep gave the frozen-factor arms the same multiple of LoRA's rate ({listed}): that supports a "
                 "method-specific default, which `asymlora train` does not apply yet; pass --learning-rate.")
     return ("No method-specific default rate: the frozen-factor arms' multiple of LoRA's rate "
@@ -302,10 +304,11 @@ def render_choosing(root: Path) -> str:
               "evidence on that setting and check it on yours." + (
                   f" The frontier is **preliminary**: {'; '.join(reasons)} "
                   "(docs/results/converged_tweets/frontier/HOW.md)." if reasons else ""), ""]
-    lines += _rate_section(rate_advice(lr_choice["arms"]))
     width = _width_choices(root)
+    sweeps = _rate_sweeps(lr_choice, width)
+    lines += _rate_section(sweeps[MAIN_SWEEP])
     lines += _width_rate_section(width)
-    lines += _default_rate_section(_rate_sweeps(lr_choice, width))
+    lines += _default_rate_section(sweeps)
     lines += _memory_section(memory)
     lines += _frontier_section(frontier)
     return "\n".join(lines).rstrip() + "\n"

@@ -85,9 +85,8 @@ SECTIONS: tuple[Section, ...] = (
             "of RoBERTa-base), the same quarter epoch for both; each method's rate chosen on seed 0's validation "
             "(the rate tables), then 3 seeds at that rate; each method's gap to B-only per model with its pooled "
             "std and standard error, and how it moves from the smaller model to the larger. Two sizes give a "
-            "direction with its uncertainty, not a trend; the device column says where each model's runs were made. "
-            "MPNet's runs were made from an uncommitted tree (their records say 39edee7+dirty: commit 39edee7 "
-            "with a change outside the training code, docs/results/width/HOW.md), not from a commit.",
+            "direction with its uncertainty, not a trend; the device column says where each model's runs were made, "
+            "and a line beside the table names any made from an uncommitted tree.",
             (f"{_WIDTH}/gaps/gaps.md", f"{_WIDTH}/minilm/choice/lr_choice.md", f"{_WIDTH}/mpnet/choice/lr_choice.md"),
             "asymlora reproduce configs/width_tweets_<model>_lr<rate>[_seeds].yaml; asymlora choose-lr --seed 0; "
             "asymlora report RESULTS --against b_only (docs/results/width/collect.sh)",

@@ -17,7 +17,8 @@ A change is *shown* when ``|change| > 2 se`` (about a 95 % interval excluding no
 is *within the uncertainty*. Two model sizes give one change per comparison: a direction, not a trend
 law; the sentence says so. Each gap names the devices its runs were made on (the records' ``device``);
 a change between models whose runs were made on different devices says so, since the device is then
-confounded with the model.
+confounded with the model. Each gap also keeps its records' ``git_commit``; runs made from an uncommitted
+tree (a commit ending in ``+dirty``) are named in a line beside the table.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class Gap:
     reference_score: Stat
     learning_rates: tuple[float | None, float | None]  # (method's, reference's)
     devices: tuple[str, ...] = ()  # the records' devices, method's and reference's runs together
+    commits: tuple[str, ...] = ()  # the records' git_commit, the same runs
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,7 @@ def build(records: list[dict], reference: str) -> Gaps:
                             score.mean - ref_score.mean, pooled_std(score, ref_score),
                             difference_se(score, ref_score), score, ref_score,
                             (one_learning_rate(runs, f"{model}: {method} r={rank}"), ref_rate),
-                            devices_of(runs + ref)))
+                            devices_of(runs + ref), distinct(runs + ref, "git_commit")))
     if not gaps:
         raise ValueError(f"no method shares a (task, model, rank) with {reference}: nothing to compare")
     changes = []
@@ -131,9 +133,24 @@ def build(records: list[dict], reference: str) -> Gaps:
     return Gaps(reference, ", ".join(metric), tuple(gaps), tuple(changes))
 
 
+def distinct(records: list[dict], key: str) -> tuple[str, ...]:
+    """The sorted distinct ``record[key]`` of ``records`` (``"?"`` for a record that has none)."""
+    return tuple(sorted({r.get(key) or "?" for r in records}))
+
+
 def devices_of(records: list[dict]) -> tuple[str, ...]:
     """The sorted distinct ``device`` of ``records`` (``"?"`` for a record that names none)."""
-    return tuple(sorted({r.get("device") or "?" for r in records}))
+    return distinct(records, "device")
+
+
+def uncommitted(built: Gaps) -> dict[str, tuple[str, ...]]:
+    """Per model, the ``+dirty`` commits its gaps' runs were made from (empty: every run from a commit)."""
+    out: dict = OrderedDict()
+    for g in built.gaps:
+        dirty = [c for c in g.commits if c.endswith("+dirty")]
+        if dirty:
+            out[g.model] = tuple(sorted(set(out.get(g.model, ())) | set(dirty)))
+    return out
 
 
 def _num(value: float | None, digits: int = 2) -> str:
@@ -175,6 +192,10 @@ def markdown(built: Gaps, command: str = "") -> str:
                      f"{g.method_score.text()} | {g.reference_score.text()} ({ref_rate}) | {g.gap:+.2f} | "
                      f"{_num(g.pooled_std)} | {_num(g.se)} | {g.method_score.n}/{g.reference_score.n} | "
                      f"{'; '.join(g.devices) or '—'} |")
+    dirty = uncommitted(built)
+    if dirty:
+        lines += ["", "**Made from an uncommitted tree** (the records' commit ends in +dirty), not re-run from a "
+                      "commit: " + "; ".join(f"{model}'s runs ({', '.join(c)})" for model, c in dirty.items()) + "."]
     said = sentences(built)
     if said:
         lines += [""] + [f"* {s}" for s in said]
@@ -192,6 +213,7 @@ def as_json(built: Gaps) -> dict:
             data[key] = {"mean": s.mean, "std": s.std, "values": list(s.values)}
         data["learning_rates"] = list(g.learning_rates)
         data["devices"] = list(g.devices)
+        data["commits"] = list(g.commits)
         return data
 
     return {"reference": built.reference, "metric": built.metric, "rule": __doc__.split("\n\n")[1].strip(),
